@@ -1,0 +1,13 @@
+"""The `opml` command line: one entry point for everything a person does by hand."""
+
+import typer
+
+from . import guest, vm
+
+app = typer.Typer(help="OPML: optimistic machine learning on a blockchain.", no_args_is_help=True)
+app.add_typer(vm.app, name="vm")
+app.add_typer(guest.app, name="guest")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,147 @@
+"""`opml vm`: run a program in the VM, inspect any state, produce step proofs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..vm.elf import Program, ProgramError
+from ..vm.execution import Execution, StepLimitExceeded
+from ..vm.layout import FAULT_NAMES
+from ..vm.machine import InputError
+from .common import console, hex0x, print_json, read_optional, user_errors
+
+app = typer.Typer(help="The deterministic MIPS VM.", no_args_is_help=True)
+
+ProgramOption = typer.Option(..., "--program", "-p", exists=True, dir_okay=False, help="Guest ELF file.")
+ModelOption = typer.Option(None, "--model", "-m", exists=True, dir_okay=False, help="Model file (model region).")
+InputOption = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="Input file (input region).")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+MaxStepsOption = typer.Option(None, "--max-steps", help="Give up if the program has not exited by then.")
+
+
+def load_execution(program: Path, model: Path | None, input: Path | None) -> Execution:
+    return Execution(Program.from_file(program), model=read_optional(model), input=read_optional(input))
+
+
+def run_with_progress(execution: Execution, max_steps: int | None, quiet: bool):
+    if quiet:
+        return execution.run(max_steps=max_steps)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("running", total=None)
+        return execution.run(
+            max_steps=max_steps,
+            progress=lambda steps: bar.update(task, description=f"running: {steps:,} steps"),
+        )
+
+
+def describe_exit(exit_code: int) -> str:
+    fault = FAULT_NAMES.get(exit_code)
+    return f"{exit_code} ({fault})" if fault else str(exit_code)
+
+
+@app.command()
+def golden(
+    program: Path = ProgramOption,
+    model: Path = ModelOption,
+    input: Path = InputOption,
+    out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Directory to write the golden image to."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write the initial state of a run: its encoding, hash and the region roots P, I, M."""
+    with user_errors(ProgramError, InputError):
+        execution = load_execution(program, model, input)
+        state = execution.initial_state
+        roots = execution.region_roots()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "initial_state.bin").write_bytes(state.encode())
+        summary = {
+            "state_hash": hex0x(state.hash),
+            "mem_root": hex0x(state.mem_root),
+            "program_root": hex0x(roots["program"]),
+            "input_root": hex0x(roots["input"]),
+            "model_root": hex0x(roots["model"]),
+            "entry": state.pc,
+            "state": state.to_json(),
+        }
+        (out / "golden.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if as_json:
+        print_json(summary)
+    else:
+        typer.echo(f"state hash   {summary['state_hash']}")
+        typer.echo(f"program root {summary['program_root']}")
+        typer.echo(f"input root   {summary['input_root']}")
+        typer.echo(f"model root   {summary['model_root']}")
+        typer.echo(f"written to   {out}")
+
+
+@app.command()
+def run(
+    program: Path = ProgramOption,
+    model: Path = ModelOption,
+    input: Path = InputOption,
+    max_steps: int = MaxStepsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Run a program to its exit: output, step count and final state."""
+    with user_errors(ProgramError, InputError, StepLimitExceeded):
+        execution = load_execution(program, model, input)
+        result = run_with_progress(execution, max_steps, quiet=as_json)
+    if as_json:
+        print_json(
+            {
+                "steps": result.steps,
+                "exit_code": result.exit_code,
+                "output": hex0x(result.output),
+                "stdout": result.stdout.decode(errors="replace"),
+                "stderr": result.stderr.decode(errors="replace"),
+                "final_state": result.final_state.to_json(),
+            }
+        )
+        return
+    for stream in (result.stdout, result.stderr):
+        if stream:
+            typer.echo(stream.decode(errors="replace"), nl=False)
+    typer.echo(f"exit code   {describe_exit(result.exit_code)}")
+    typer.echo(f"steps       {result.steps:,}")
+    typer.echo(f"output      {hex0x(result.output)}")
+    typer.echo(f"final state {hex0x(result.final_state.hash)}")
+
+
+@app.command()
+def state(
+    step: int = typer.Option(..., "--step", "-s", min=0, help="Number of instructions executed."),
+    program: Path = ProgramOption,
+    model: Path = ModelOption,
+    input: Path = InputOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """The state after STEP instructions (the final state for any step past the exit)."""
+    with user_errors(ProgramError, InputError):
+        result = load_execution(program, model, input).state_at(step)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        typer.echo(f"step {result.step}: hash {hex0x(result.hash)} pc {result.pc:#010x} exited {result.exited}")
+
+
+@app.command()
+def proof(
+    step: int = typer.Option(..., "--step", "-s", min=0, help="Step whose instruction to prove."),
+    program: Path = ProgramOption,
+    model: Path = ModelOption,
+    input: Path = InputOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """The witness for executing one instruction on-chain: pre-state and memory proofs."""
+    with user_errors(ProgramError, InputError):
+        witness = load_execution(program, model, input).proof_at(step)
+    if as_json:
+        print_json(witness.to_json())
+    else:
+        data = "none" if witness.data_address is None else f"{witness.data_address:#010x}"
+        typer.echo(f"step {witness.step}: pre {hex0x(witness.pre_state.hash)} -> post {hex0x(witness.post_state.hash)}")
+        typer.echo(f"pc {witness.pre_state.pc:#010x}, data access {data}, proof {len(witness.proof)} bytes")

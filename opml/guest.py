@@ -1,0 +1,78 @@
+"""Building the guest programs (guest/) with the pinned `zig cc` from PyPI.
+
+The built ELFs are committed: a program's memory root P is registered on-chain, so a
+build must be byte-for-byte reproducible. `build_all(out_dir)` rebuilds every program
+into another directory for comparison.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
+BUILD_DIR = GUEST_DIR / "build"
+RUNTIME_SOURCES = ("runtime/start.S", "runtime/runtime.c")
+
+# Soft float from zig's own compiler-rt; no FMA contraction so float results are
+# bit-exact with a numpy reference that does the same operations in order.
+CFLAGS = (
+    "-target", "mips-freestanding-eabi",
+    "-mcpu=mips32",
+    "-mfloat-abi=soft",
+    "-O2",
+    "-ffp-contract=off",
+    "-fno-builtin",
+    "-ffreestanding",
+    "-fno-pic",
+    "-g0",
+    "-static",
+    "-Iruntime",
+    "-Wl,-e,_start",
+    "-fno-unwind-tables",
+    "-fno-asynchronous-unwind-tables",
+    "-Wl,--build-id=none",
+    "-Wl,--strip-debug",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GuestProgram:
+    name: str
+    sources: tuple[str, ...]  # relative to guest/
+
+    @property
+    def output(self) -> str:
+        return f"{self.name}.elf"
+
+
+TEST_PROGRAMS = tuple(
+    GuestProgram(f"tests/{name}", (f"tests/{name}.c",)) for name in ("alu", "muldiv", "memory", "control", "syscalls", "trap")
+)
+BENCH_PROGRAMS = (GuestProgram("bench/mlp", ("bench/mlp.c",)),)
+ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def build(program: GuestProgram, out_dir: Path = BUILD_DIR) -> Path:
+    out_path = Path(out_dir) / program.output
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *RUNTIME_SOURCES, *program.sources, "-o", str(out_path)]
+    result = subprocess.run(command, cwd=GUEST_DIR, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"building {program.name} failed:\n{result.stderr}")
+    return out_path
+
+
+def build_all(out_dir: Path = BUILD_DIR) -> list[Path]:
+    return [build(program, out_dir) for program in ALL_PROGRAMS]
+
+
+def built(name: str) -> Path:
+    """Path of a committed guest ELF, e.g. built('tests/alu')."""
+    return BUILD_DIR / f"{name}.elf"

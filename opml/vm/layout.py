@@ -1,0 +1,104 @@
+"""Constants that the Python VM, the guest runtime and the contracts must agree on.
+
+The address space is split into aligned power-of-two regions so that a contract can
+compute the initial memory root from three region roots and locate the output with
+four sibling hashes (docs/vm-spec.md, "Address space").
+"""
+
+# --- Memory tree -----------------------------------------------------------------
+
+WORD_BYTES = 4
+LEAF_BYTES = 32
+PAGE_BYTES = 4096
+PAGE_SHIFT = 12
+ADDRESS_BITS = 32
+TREE_DEPTH = 27  # 2^32 bytes / 32-byte leaves = 2^27 leaves
+PAGE_DEPTH = 7  # 4096 / 32 = 128 leaves per page
+UPPER_DEPTH = TREE_DEPTH - PAGE_DEPTH  # levels from the root down to page roots
+PAGE_COUNT = 1 << (ADDRESS_BITS - PAGE_SHIFT)
+WORDS_PER_PAGE = PAGE_BYTES // WORD_BYTES
+LEAVES_PER_PAGE = PAGE_BYTES // LEAF_BYTES
+
+
+# --- Address-space regions -------------------------------------------------------
+
+
+class Region:
+    """An aligned, power-of-two sized range of the address space."""
+
+    def __init__(self, name: str, start: int, size_bits: int):
+        assert start % (1 << size_bits) == 0, "regions are aligned subtrees"
+        self.name = name
+        self.start = start
+        self.size_bits = size_bits
+
+    @property
+    def size(self) -> int:
+        return 1 << self.size_bits
+
+    @property
+    def end(self) -> int:
+        """One past the last address."""
+        return self.start + self.size
+
+    @property
+    def gindex(self) -> int:
+        """Generalized index of the region's subtree (root = 1, children 2i, 2i+1)."""
+        depth = ADDRESS_BITS - self.size_bits
+        return (1 << depth) + (self.start >> self.size_bits)
+
+    def __contains__(self, address: int) -> bool:
+        return self.start <= address < self.end
+
+    def __repr__(self) -> str:
+        return f"Region({self.name}, {self.start:#010x}-{self.end - 1:#010x})"
+
+
+PROGRAM = Region("program", 0x0000_0000, 28)
+INPUT = Region("input", 0x1000_0000, 28)
+OUTPUT = Region("output", 0x2000_0000, 28)
+SPARE = Region("spare", 0x3000_0000, 28)
+MODEL = Region("model", 0x4000_0000, 30)
+HEAP_AND_STACK = Region("heap+stack", 0x8000_0000, 31)
+
+# Input, output and model regions hold a big-endian u32 byte length, then the bytes.
+LENGTH_PREFIX_BYTES = 4
+MAX_INPUT_BYTES = INPUT.size - LENGTH_PREFIX_BYTES
+MAX_OUTPUT_BYTES = OUTPUT.size - LENGTH_PREFIX_BYTES
+MAX_MODEL_BYTES = MODEL.size - LENGTH_PREFIX_BYTES
+
+HEAP_START = HEAP_AND_STACK.start
+# The heap may grow up to here; the stack lives above it and grows down.
+HEAP_LIMIT = 0xF000_0000
+STACK_TOP = 0xFFFF_0000
+
+# --- Syscalls (MIPS o32 numbers) ---------------------------------------------------
+
+SYS_EXIT = 4001
+SYS_WRITE = 4004
+SYS_BRK = 4045
+SYS_MMAP = 4090
+SYS_EXIT_GROUP = 4246
+
+# Linux MIPS errno values returned in v0 (with a3 = 1) on a failed syscall.
+EBADF = 9
+ENOMEM = 12
+ENOSYS = 89
+
+STDOUT = 1
+STDERR = 2
+
+# --- Exit codes --------------------------------------------------------------------
+# exit/exit_group store a0 & 0xFF. The VM reserves the top codes for faults, so a
+# guest must exit with codes below EXIT_FAULT_BASE.
+
+EXIT_FAULT_BASE = 0xF0
+EXIT_INVALID_INSTRUCTION = 0xF0  # unknown encoding, break, or a coprocessor op
+EXIT_ADDRESS_ERROR = 0xF1  # unaligned pc, or unaligned word/halfword access
+EXIT_TRAP = 0xF2  # teq/tne/... taken, or signed overflow in add/addi/sub
+
+FAULT_NAMES = {
+    EXIT_INVALID_INSTRUCTION: "invalid instruction",
+    EXIT_ADDRESS_ERROR: "address error",
+    EXIT_TRAP: "trap",
+}

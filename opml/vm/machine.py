@@ -1,0 +1,159 @@
+"""A VM instance: registers, special registers and memory, and how it boots and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import layout as L
+from . import semantics as S
+from .elf import Program
+from .memory import PagedMemory
+from .merkle import leaf_proof
+from .state import State
+
+
+class InputError(ValueError):
+    """Input or model bytes that do not fit their region."""
+
+
+@dataclass(frozen=True)
+class StepWitness:
+    """What the on-chain verifier needs to re-execute one step."""
+
+    step: int
+    pre_state: State
+    instruction_proof: bytes
+    data_proof: bytes
+    data_address: int | None  # aligned address of the one data access, if any
+    post_state: State
+
+    @property
+    def proof(self) -> bytes:
+        return self.instruction_proof + self.data_proof
+
+    def to_json(self) -> dict:
+        return {
+            "step": self.step,
+            "pre_state": "0x" + self.pre_state.encode().hex(),
+            "pre_state_hash": "0x" + self.pre_state.hash.hex(),
+            "proof": "0x" + self.proof.hex(),
+            "data_address": self.data_address,
+            "post_state_hash": "0x" + self.post_state.hash.hex(),
+        }
+
+
+def length_prefixed(data: bytes) -> bytes:
+    return len(data).to_bytes(L.LENGTH_PREFIX_BYTES, "big") + data
+
+
+class Machine:
+    def __init__(self, memory: PagedMemory, registers: np.ndarray, special: np.ndarray):
+        self.memory = memory
+        self.registers = registers
+        self.special = special
+        self.witness = np.full(S.WITNESS_COUNT, S.NO_ACCESS, dtype=np.int64)
+
+    @classmethod
+    def boot(cls, program: Program, model: bytes = b"", input: bytes = b"") -> Machine:
+        """The initial machine of an inference run (docs/vm-spec.md, "Initial state")."""
+        if len(input) > L.MAX_INPUT_BYTES:
+            raise InputError(f"input is {len(input)} bytes; the input region holds at most {L.MAX_INPUT_BYTES}")
+        if len(model) > L.MAX_MODEL_BYTES:
+            raise InputError(f"model is {len(model)} bytes; the model region holds at most {L.MAX_MODEL_BYTES}")
+        memory = PagedMemory()
+        for segment in program.segments:
+            memory.write(segment.address, segment.data)
+        memory.write(L.INPUT.start, length_prefixed(input))
+        memory.write(L.MODEL.start, length_prefixed(model))
+        registers = np.zeros(32, dtype=np.int64)
+        registers[29] = L.STACK_TOP  # sp
+        special = np.zeros(S.SPECIAL_REGISTER_COUNT, dtype=np.int64)
+        special[S.PC] = program.entry
+        special[S.NEXT_PC] = program.entry + 4
+        special[S.HEAP] = L.HEAP_START
+        return cls(memory, registers, special)
+
+    # --- state ------------------------------------------------------------------------
+
+    @property
+    def step_count(self) -> int:
+        return int(self.special[S.STEP])
+
+    @property
+    def exited(self) -> bool:
+        return bool(self.special[S.EXITED])
+
+    def state(self) -> State:
+        sr = self.special
+        return State(
+            mem_root=self.memory.root,
+            pc=int(sr[S.PC]),
+            next_pc=int(sr[S.NEXT_PC]),
+            lo=int(sr[S.LO]),
+            hi=int(sr[S.HI]),
+            heap=int(sr[S.HEAP]),
+            exit_code=int(sr[S.EXIT_CODE]),
+            exited=bool(sr[S.EXITED]),
+            step=int(sr[S.STEP]),
+            registers=tuple(int(r) for r in self.registers),
+        )
+
+    def output(self) -> bytes:
+        """The output region's bytes: a big-endian u32 length, then that many bytes."""
+        length = min(self.memory.read_u32(L.OUTPUT.start), L.MAX_OUTPUT_BYTES)
+        return self.memory.read(L.OUTPUT.start + L.LENGTH_PREFIX_BYTES, length)
+
+    # --- execution ------------------------------------------------------------------------
+
+    def run(self, max_steps: int, on_write: Callable[[int, bytes], None] | None = None) -> int:
+        """Execute up to `max_steps` instructions (fewer if it exits). Returns how many ran."""
+        done = 0
+        while done < max_steps:
+            status, executed = S.run(self.registers, self.special, self.memory.arrays, self.witness, max_steps - done)
+            done += executed
+            if status == S.STATUS_NEED_PAGES:
+                self.memory.reserve(max(64, self.memory.pages_in_use))
+            elif status == S.STATUS_WROTE:
+                if on_write is not None:
+                    fd, buffer, count = (int(self.registers[i]) for i in (4, 5, 6))
+                    on_write(fd, self.memory.read(buffer, min(count, (1 << 32) - buffer)))
+            else:
+                break
+        return done
+
+    def step_with_witness(self) -> StepWitness:
+        """Execute one instruction and return the proof that lets a contract check it."""
+        memory = self.memory
+        pre_state = self.state()
+        fetch_address = pre_state.pc & ~3
+        instruction_proof = memory.proof(fetch_address)
+        self.witness[:] = S.NO_ACCESS
+        memory.reserve(1)
+        S.run(self.registers, self.special, memory.arrays, self.witness, 1)
+        data_address = None
+        data_proof = instruction_proof
+        if self.witness[S.ACCESS_ADDRESS] != S.NO_ACCESS and not pre_state.exited:
+            data_address = int(self.witness[S.ACCESS_ADDRESS])
+            data_proof = self._pre_state_proof(data_address, int(self.witness[S.ACCESS_OLD_WORD]))
+        return StepWitness(
+            step=pre_state.step,
+            pre_state=pre_state,
+            instruction_proof=instruction_proof,
+            data_proof=data_proof,
+            data_address=data_address,
+            post_state=self.state(),
+        )
+
+    def _pre_state_proof(self, address: int, old_word: int) -> bytes:
+        """Proof of the leaf at `address` as it was before the step's store, if any.
+
+        The tree above the page was last synced before the step, so only the page's
+        own content needs the old word put back.
+        """
+        page = bytearray(self.memory.page_bytes(address >> L.PAGE_SHIFT))
+        offset = address % L.PAGE_BYTES
+        page[offset : offset + 4] = old_word.to_bytes(4, "big")
+        return leaf_proof(bytes(page), address, self.memory.upper)
