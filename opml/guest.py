@@ -76,3 +76,30 @@ def build_all(out_dir: Path = BUILD_DIR) -> list[Path]:
 def built(name: str) -> Path:
     """Path of a committed guest ELF, e.g. built('tests/alu')."""
     return BUILD_DIR / f"{name}.elf"
+
+
+def mlp_benchmark_data(seed: int = 0):
+    """Model and input for guest/bench/mlp.c, and the output a float32 reference gives.
+
+    The reference adds w * x to each neuron's bias in index order with float32
+    rounding after every operation, as the guest does, so the bits must match.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    w1 = (rng.standard_normal((128, 784)) * 0.05).astype(np.float32)
+    b1 = (rng.standard_normal(128) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((10, 128)) * 0.1).astype(np.float32)
+    b2 = (rng.standard_normal(10) * 0.1).astype(np.float32)
+    x = rng.random(784).astype(np.float32)
+
+    def dense(weights, bias, inputs):
+        acc = bias.copy()
+        for i in range(weights.shape[1]):
+            acc = acc + weights[:, i] * inputs[i]
+        return acc
+
+    hidden = np.maximum(dense(w1, b1, x), np.float32(0))
+    output = dense(w2, b2, hidden)
+    model = b"".join(a.astype(">f4").tobytes() for a in (w1, b1, w2, b2))
+    return model, x.astype(">f4").tobytes(), output.astype(">f4").tobytes()
