@@ -153,7 +153,6 @@ class Machine:
         The tree above the page was last synced before the step, so only the page's
         own content needs the old word put back.
         """
-        page = bytearray(self.memory.page_bytes(address >> L.PAGE_SHIFT))
-        offset = address % L.PAGE_BYTES
-        page[offset : offset + 4] = old_word.to_bytes(4, "big")
-        return leaf_proof(bytes(page), address, self.memory.upper)
+        words = self.memory.page_words(address >> L.PAGE_SHIFT).copy()
+        words[(address % L.PAGE_BYTES) // L.WORD_BYTES] = old_word
+        return leaf_proof(words, address, self.memory.upper)

@@ -15,7 +15,8 @@ from . import layout as L
 from .merkle import ZERO_HASHES, UpperTree, leaf_proof, page_root
 from .semantics import CAPACITY, FROZEN_BELOW, META_COUNT, N_LOG, N_PAGES, MemoryArrays, writable_page
 
-_ZERO_PAGE = bytes(L.PAGE_BYTES)
+_ZERO_WORDS = np.zeros(L.WORDS_PER_PAGE, dtype=np.uint32)
+_ZERO_WORDS.flags.writeable = False
 _ZERO_PAGE_ROOT = ZERO_HASHES[L.PAGE_DEPTH]
 
 
@@ -71,14 +72,18 @@ class PagedMemory:
 
     # --- reading and writing ----------------------------------------------------------
 
-    def page_bytes(self, vpage: int) -> bytes:
-        return self.pool_page_bytes(int(self.page_table[vpage]))
+    def page_words(self, vpage: int) -> np.ndarray:
+        """The page's 1024 words (a view into the pool; zeros for an unwritten page)."""
+        return self.pool_page_words(int(self.page_table[vpage]))
 
-    def pool_page_bytes(self, page: int) -> bytes:
+    def pool_page_words(self, page: int) -> np.ndarray:
         if page < 0:
-            return _ZERO_PAGE
+            return _ZERO_WORDS
         start = page * L.WORDS_PER_PAGE
-        return self.pool[start : start + L.WORDS_PER_PAGE].astype(">u4").tobytes()
+        return self.pool[start : start + L.WORDS_PER_PAGE]
+
+    def page_bytes(self, vpage: int) -> bytes:
+        return self.page_words(vpage).astype(">u4").tobytes()
 
     def read(self, address: int, length: int) -> bytes:
         chunks = []
@@ -121,7 +126,7 @@ class PagedMemory:
         roots = {}
         for vpage in {int(v) for v in self.dirty_log[:count]}:
             page = int(self.page_table[vpage])
-            root = page_root(self.page_bytes(vpage))
+            root = page_root(self.pool_page_words(page))
             self.page_roots[page] = root
             self.page_dirty[page] = 0
             roots[vpage] = root
@@ -154,7 +159,7 @@ class PagedMemory:
             return _ZERO_PAGE_ROOT
         root = self.page_roots.get(page)
         if root is None or self.page_dirty[page]:
-            root = page_root(self.pool_page_bytes(page))
+            root = page_root(self.pool_page_words(page))
             self.page_roots[page] = root
         return root
 
@@ -170,4 +175,4 @@ class PagedMemory:
     def proof(self, address: int) -> bytes:
         """Leaf proof (896 bytes) of the 32-byte leaf holding `address`."""
         self.sync_hashes()
-        return leaf_proof(self.page_bytes(address >> L.PAGE_SHIFT), address, self.upper)
+        return leaf_proof(self.page_words(address >> L.PAGE_SHIFT), address, self.upper)

@@ -8,9 +8,11 @@ h is ZERO_HASHES[h].
 
 from __future__ import annotations
 
+import numpy as np
 from Crypto.Hash import keccak
 
-from .layout import LEAF_BYTES, PAGE_DEPTH, TREE_DEPTH, UPPER_DEPTH
+from .keccak import node_bytes, page_tree
+from .layout import LEAF_BYTES, LEAVES_PER_PAGE, PAGE_DEPTH, TREE_DEPTH, UPPER_DEPTH
 
 PROOF_BYTES = LEAF_BYTES * (1 + TREE_DEPTH)  # leaf + one sibling per level
 
@@ -40,21 +42,9 @@ def zero_root(size_bytes: int) -> bytes:
     return ZERO_HASHES[height]
 
 
-def subtree_levels(leaves: list[bytes]) -> list[list[bytes]]:
-    """All levels of a complete tree over a power-of-two list of leaves, leaves first."""
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append([hash_pair(below[i], below[i + 1]) for i in range(0, len(below), 2)])
-    return levels
-
-
-def page_leaves(page: bytes) -> list[bytes]:
-    return [page[i : i + LEAF_BYTES] for i in range(0, len(page), LEAF_BYTES)]
-
-
-def page_root(page: bytes) -> bytes:
-    return subtree_levels(page_leaves(page))[-1][0]
+def page_root(words: np.ndarray) -> bytes:
+    """Root of one 4 KiB page given as 1024 u32 words."""
+    return node_bytes(page_tree(words)[1])
 
 
 class UpperTree:
@@ -117,17 +107,17 @@ class UpperTree:
         return siblings
 
 
-def leaf_proof(page: bytes, address: int, upper: UpperTree) -> bytes:
+def leaf_proof(words: np.ndarray, address: int, upper: UpperTree) -> bytes:
     """Proof of the 32-byte leaf holding `address`: the leaf, then 27 siblings, bottom first.
 
-    `page` is the content of the page holding the address; `upper` must be up to date
-    with that page's root.
+    `words` is the content of the page holding the address; `upper` must be up to
+    date with that page's root.
     """
-    levels = subtree_levels(page_leaves(page))
-    index = (address % len(page)) // LEAF_BYTES
-    proof = [levels[0][index]]
-    for level in levels[:-1]:
-        proof.append(level[index ^ 1])
+    nodes = page_tree(words)
+    index = LEAVES_PER_PAGE + (address % (LEAVES_PER_PAGE * LEAF_BYTES)) // LEAF_BYTES
+    proof = [node_bytes(nodes[index])]
+    while index > 1:
+        proof.append(node_bytes(nodes[index ^ 1]))
         index >>= 1
     proof.extend(upper.siblings_above_page(address >> 12))
     return b"".join(proof)
