@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench guest clean
+.PHONY: install run test test-differential bench guest clean
 
 # A fresh virtualenv with the package and its pinned dependencies.
 $(BIN)/opml: pyproject.toml
@@ -12,7 +12,12 @@ $(BIN)/opml: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(BIN)/opml
+# anvil, forge, cast, solc-js and forge-std, pinned by package-lock.json.
+node_modules/.bin/forge: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(BIN)/opml node_modules/.bin/forge
 
 run: install
 	$(BIN)/python -m opml.demo
@@ -20,11 +25,16 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The full Python-vs-Solidity differential: 100,000 random steps and 1,000 MLP steps.
+test-differential: install
+	OPML_FULL_DIFFERENTIAL=1 $(BIN)/python -m pytest -q tests/chain/test_mips_differential.py
+
 bench: install
 	$(BIN)/python bench/vm.py
+	$(BIN)/python bench/step_gas.py
 
 guest: install
 	$(BIN)/opml guest build
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules contracts/out contracts/cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The chain side: the local node, the contracts built by forge, and calls into them."""

@@ -1,0 +1,41 @@
+"""Contract artifacts from forge's build output, and deploying them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+from web3.contract import Contract
+
+from .toolchain import ARTIFACTS_DIR, ToolchainError, build_contracts
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list
+    bytecode: str
+
+    @classmethod
+    def load(cls, name: str, source: str | None = None, build: bool = True) -> Artifact:
+        """contracts/out/<source>/<name>.json, building the contracts first if it is missing."""
+        path = ARTIFACTS_DIR / (source or f"{name}.sol") / f"{name}.json"
+        if not path.exists() and build:
+            build_contracts()
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ToolchainError(f"no build output for {name} at {path}: run `forge build` in contracts/") from None
+        return cls(name=name, abi=data["abi"], bytecode=data["bytecode"]["object"])
+
+
+def deploy(w3: Web3, artifact: Artifact, *args, sender: str | None = None) -> Contract:
+    """Deploy from `sender` (default: the node's first unlocked account) and wait for the receipt."""
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    tx_hash = factory.constructor(*args).transact({"from": sender or w3.eth.accounts[0]})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt.status != 1:
+        raise ToolchainError(f"deploying {artifact.name} reverted")
+    return w3.eth.contract(address=receipt.contractAddress, abi=artifact.abi)
