@@ -17,7 +17,12 @@ node_modules/.bin/forge: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-install: $(BIN)/opml node_modules/.bin/forge
+# Debian's Fashion-MNIST (IDX files, the MNIST format) for the training tests.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+$(FASHION_MNIST):
+	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
+
+install: $(BIN)/opml node_modules/.bin/forge $(FASHION_MNIST)
 
 run: install
 	$(BIN)/python -m opml.demo
@@ -32,6 +37,7 @@ test-differential: install
 bench: install
 	$(BIN)/python bench/vm.py
 	$(BIN)/python bench/step_gas.py
+	$(BIN)/python bench/models.py
 
 guest: install
 	$(BIN)/opml guest build

@@ -14,7 +14,7 @@ from pathlib import Path
 
 GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
 BUILD_DIR = GUEST_DIR / "build"
-RUNTIME_SOURCES = ("runtime/start.S", "runtime/runtime.c")
+RUNTIME_SOURCES = ("runtime/start.S", "runtime/runtime.c", "runtime/fdiv.c")
 
 # Soft float from zig's own compiler-rt; no FMA contraction so float results are
 # bit-exact with a numpy reference that does the same operations in order.
@@ -30,6 +30,7 @@ CFLAGS = (
     "-g0",
     "-static",
     "-Iruntime",
+    "-Iinference",
     "-Wl,-e,_start",
     "-fno-unwind-tables",
     "-fno-asynchronous-unwind-tables",
@@ -52,7 +53,13 @@ TEST_PROGRAMS = tuple(
     GuestProgram(f"tests/{name}", (f"tests/{name}.c",)) for name in ("alu", "muldiv", "memory", "control", "syscalls", "trap")
 )
 BENCH_PROGRAMS = (GuestProgram("bench/mlp", ("bench/mlp.c",)),)
-ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS
+INFERENCE = GuestProgram(
+    "inference/inference",
+    tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "mathf")),
+)
+# Applies one float32 operation to pairs from the input (tests/vm/test_float_ops.py).
+FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c",))
+ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, INFERENCE)
 
 
 class BuildError(RuntimeError):

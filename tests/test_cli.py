@@ -3,6 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+from opml.models.formats import Op, model_root, parse_model
 
 from opml.guest import built
 from opml.vm.elf import Program
@@ -49,3 +52,48 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
     result = opml("vm", "run", "-p", str(built("tests/control")), "--max-steps", "10")
     assert result.returncode == 2 and "did not exit within 10 steps" in result.stderr
+
+
+SEED_ARTIFACTS = Path(__file__).resolve().parents[2] / "shared" / "seed-artifacts"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "seed-mnist"
+
+
+def test_convert_the_seed_state_dict_and_predict(tmp_path):
+    out = tmp_path / "model.bin"
+    result = opml("convert", str(SEED_ARTIFACTS / "mnist-small.state_dict"), "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert out.read_bytes() == (SEED_ARTIFACTS / "ggml-model-small-f32-big-endian.bin").read_bytes()
+    assert report["model_root"] == "0x" + model_root(out.read_bytes()).hex()
+    predicted = json.loads(opml("predict", "-m", str(out), "-i", str(DEFAULT_MODEL / "input_7.bin"), "--json").stdout)
+    assert predicted["predicted"] == 7
+
+
+def test_the_default_model_runs_in_the_vm():
+    result = opml("vm", "run", "-i", str(DEFAULT_MODEL / "input_3.bin"), "-m", str(DEFAULT_MODEL / "model.bin"))
+    assert result.returncode == 0, result.stderr
+    assert "prediction  3" in result.stdout
+
+
+def test_train_then_convert_a_cnn(tmp_path):
+    fashion = Path("/usr/share/datasets/fashion-mnist")
+    state = tmp_path / "cnn.pt"
+    result = opml(
+        "train", "--model", "cnn", "--images", str(fashion / "train-images-idx3-ubyte.gz"),
+        "--labels", str(fashion / "train-labels-idx1-ubyte.gz"), "--limit", "500", "-o", str(state),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1: loss" in result.stdout + result.stderr and state.exists()
+    converted = opml("convert", str(state), "--model", "cnn", "--format", "graph", "-o", str(tmp_path / "cnn.bin"))
+    assert converted.returncode == 0, converted.stderr
+    assert {n.op for n in parse_model((tmp_path / "cnn.bin").read_bytes()).nodes} >= {Op.CONV2D, Op.MAXPOOL2D}
+    wrong = opml("convert", str(state), "--format", "seed", "-o", str(tmp_path / "x.bin"))
+    assert wrong.returncode == 2 and "error:" in wrong.stderr
+
+
+def test_predict_reports_a_bad_model_in_one_line(tmp_path):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"nope")
+    result = opml("predict", "-m", str(bad), "-i", str(DEFAULT_MODEL / "input_7.bin"))
+    assert result.returncode == 2 and "error: unknown model format" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ..guest import INFERENCE, built
+from ..models.formats import Prediction
 from ..vm.elf import Program, ProgramError
 from ..vm.execution import Execution, StepLimitExceeded
 from ..vm.layout import FAULT_NAMES
@@ -15,8 +17,11 @@ from ..vm.machine import InputError
 from .common import console, hex0x, print_json, read_optional, user_errors
 
 app = typer.Typer(help="The deterministic MIPS VM.", no_args_is_help=True)
+INFERENCE_ELF = built(INFERENCE.name)
 
-ProgramOption = typer.Option(..., "--program", "-p", exists=True, dir_okay=False, help="Guest ELF file.")
+ProgramOption = typer.Option(
+    INFERENCE_ELF, "--program", "-p", exists=True, dir_okay=False, help="Guest ELF file (default: the inference program)."
+)
 ModelOption = typer.Option(None, "--model", "-m", exists=True, dir_okay=False, help="Model file (model region).")
 InputOption = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="Input file (input region).")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -108,6 +113,9 @@ def run(
     typer.echo(f"exit code   {describe_exit(result.exit_code)}")
     typer.echo(f"steps       {result.steps:,}")
     typer.echo(f"output      {hex0x(result.output)}")
+    if program == INFERENCE_ELF and result.exit_code == 0:
+        prediction = Prediction.from_bytes(result.output)
+        typer.echo(f"prediction  {prediction.predicted} (scores {' '.join(f'{s:.4g}' for s in prediction.scores)})")
     typer.echo(f"final state {hex0x(result.final_state.hash)}")
 
 

@@ -1,0 +1,1 @@
+"""ML models for the VM: file formats, the numpy reference, conversion and training."""
