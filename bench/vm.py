@@ -16,7 +16,6 @@ import statistics
 import time
 
 from opml.guest import built, mlp_benchmark_data
-from opml.vm import semantics as S
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.machine import Machine

@@ -125,10 +125,6 @@ class Execution:
             )
             return self.result
 
-    @property
-    def final_step(self) -> int:
-        return self.run().steps
-
     # --- queries ---------------------------------------------------------------------------
 
     def state_at(self, step: int) -> State:

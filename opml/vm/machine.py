@@ -15,6 +15,11 @@ from .merkle import leaf_proof
 from .state import State
 
 
+# Bytes of one write syscall handed to the host for logging; the VM's result does not
+# depend on them, and a guest may ask to write up to 4 GiB.
+LOGGED_WRITE_BYTES = 1 << 20
+
+
 class InputError(ValueError):
     """Input or model bytes that do not fit their region."""
 
@@ -119,7 +124,7 @@ class Machine:
             elif status == S.STATUS_WROTE:
                 if on_write is not None:
                     fd, buffer, count = (int(self.registers[i]) for i in (4, 5, 6))
-                    on_write(fd, self.memory.read(buffer, min(count, (1 << 32) - buffer)))
+                    on_write(fd, self.memory.read(buffer, min(count, LOGGED_WRITE_BYTES, (1 << 32) - buffer)))
             else:
                 break
         return done

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from opml.models import formats as F
-from opml.models.formats import Graph, InputType, ModelFormatError, Node, Op, parse_model
+from opml.models.formats import Graph, InputType, ModelFormatError, Node, Op
 from opml.models.reference import InferenceError, predict
 
 from .conftest import run_in_vm

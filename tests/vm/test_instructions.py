@@ -381,3 +381,11 @@ def test_an_exited_machine_does_not_change():
     before = machine.state()
     assert machine.run(10) == 0
     assert machine.state() == before
+
+
+def test_a_huge_write_is_logged_only_in_part():
+    machine = machine_with([SYSCALL, NOP], registers={2: L.SYS_WRITE, 4: 1, 5: 0x3000, 6: 0xFFFFFFF0})
+    written = []
+    machine.run(1, on_write=lambda fd, data: written.append(len(data)))
+    assert reg(machine, 2) == 0xFFFFFFF0  # the guest still sees the full count
+    assert written == [1 << 20]
