@@ -54,16 +54,15 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2 and "did not exit within 10 steps" in result.stderr
 
 
-SEED_ARTIFACTS = Path(__file__).resolve().parents[2] / "shared" / "seed-artifacts"
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "seed-mnist"
 
 
 def test_convert_the_seed_state_dict_and_predict(tmp_path):
     out = tmp_path / "model.bin"
-    result = opml("convert", str(SEED_ARTIFACTS / "mnist-small.state_dict"), "-o", str(out), "--json")
+    result = opml("convert", str(DEFAULT_MODEL / "mnist-small.state_dict"), "-o", str(out), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert out.read_bytes() == (SEED_ARTIFACTS / "ggml-model-small-f32-big-endian.bin").read_bytes()
+    assert out.read_bytes() == (DEFAULT_MODEL / "model.bin").read_bytes()
     assert report["model_root"] == "0x" + model_root(out.read_bytes()).hex()
     predicted = json.loads(opml("predict", "-m", str(out), "-i", str(DEFAULT_MODEL / "input_7.bin"), "--json").stdout)
     assert predicted["predicted"] == 7
@@ -97,3 +96,10 @@ def test_predict_reports_a_bad_model_in_one_line(tmp_path):
     result = opml("predict", "-m", str(bad), "-i", str(DEFAULT_MODEL / "input_7.bin"))
     assert result.returncode == 2 and "error: unknown model format" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_main_job_runs():
+    result = subprocess.run([sys.executable, "-m", "opml.demo"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "predicted 7" in result.stdout
+    assert "agrees with the VM: True" in result.stdout

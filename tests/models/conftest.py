@@ -10,18 +10,18 @@ from opml.models.formats import Prediction
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed-artifacts"
+SEED = Path(__file__).resolve().parents[2] / "models" / "seed-mnist"  # verbatim copies of the seed's files
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture(scope="session")
 def seed_model() -> bytes:
-    return (SEED / "ggml-model-small-f32-big-endian.bin").read_bytes()
+    return (SEED / "model.bin").read_bytes()
 
 
 @pytest.fixture(scope="session")
 def input_7() -> bytes:
-    return (SEED / "input_7").read_bytes()
+    return (SEED / "input_7.bin").read_bytes()
 
 
 @pytest.fixture(scope="session")
