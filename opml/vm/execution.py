@@ -137,6 +137,22 @@ class Execution:
         with self._lock:
             return self._machine_at(step).step_with_witness()
 
+    def output_siblings(self) -> list[bytes]:
+        """Roots of the subtrees beside the output region's path to the final memory root.
+
+        With the output bytes they show the output is that of the final state:
+        nodes 19, 8, 5 and 3 (docs/vm-spec.md), bottom first.
+        """
+        with self._lock:
+            final = self.run().final_state
+            memory = self._machine_at(final.step).memory
+            memory.sync_hashes()
+            siblings, gindex = [], L.OUTPUT.gindex
+            while gindex > 1:
+                siblings.append(memory.upper.node(gindex ^ 1))
+                gindex >>= 1
+            return siblings
+
     # --- snapshots -------------------------------------------------------------------------
 
     def _machine_at(self, step: int) -> Machine:
