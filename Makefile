@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/vm.py
 	$(BIN)/python bench/step_gas.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/dispute_gas.py
 
 guest: install
 	$(BIN)/opml guest build

@@ -51,10 +51,10 @@ library InferenceLayout {
             for (uint256 i = 0; i < parents; ++i) {
                 bytes32 left = _word(leaves, 2 * i);
                 bytes32 right = 2 * i + 1 < count ? _word(leaves, 2 * i + 1) : zero;
-                _setWord(leaves, i, keccak256(abi.encodePacked(left, right)));
+                _setWord(leaves, i, hashPair(left, right));
             }
             count = parents;
-            zero = keccak256(abi.encodePacked(zero, zero));
+            zero = hashPair(zero, zero);
         }
         return _word(leaves, 0);
     }
@@ -65,10 +65,10 @@ library InferenceLayout {
         pure
         returns (bytes32)
     {
-        bytes32 lower = keccak256(abi.encodePacked(programRoot, inputRoot));
-        lower = keccak256(abi.encodePacked(lower, zeroRoot(HALF_GIGABYTE_HEIGHT)));
-        lower = keccak256(abi.encodePacked(lower, modelRoot));
-        return keccak256(abi.encodePacked(lower, zeroRoot(TWO_GIGABYTE_HEIGHT)));
+        bytes32 lower = hashPair(programRoot, inputRoot);
+        lower = hashPair(lower, zeroRoot(HALF_GIGABYTE_HEIGHT));
+        lower = hashPair(lower, modelRoot);
+        return hashPair(lower, zeroRoot(TWO_GIGABYTE_HEIGHT));
     }
 
     /// @notice The hash of the initial state of a run (docs/vm-spec.md, "Initial state").
@@ -96,16 +96,25 @@ library InferenceLayout {
         pure
         returns (bool)
     {
-        bytes32 node = keccak256(abi.encodePacked(regionRoot(output), siblings[0])); // 9 = 18, 19
-        node = keccak256(abi.encodePacked(siblings[1], node)); // 4 = 8, 9
-        node = keccak256(abi.encodePacked(node, siblings[2])); // 2 = 4, 5
-        return keccak256(abi.encodePacked(node, siblings[3])) == memRoot; // 1 = 2, 3
+        bytes32 node = hashPair(regionRoot(output), siblings[0]); // 9 = 18, 19
+        node = hashPair(siblings[1], node); // 4 = 8, 9
+        node = hashPair(node, siblings[2]); // 2 = 4, 5
+        return hashPair(node, siblings[3]) == memRoot; // 1 = 2, 3
     }
 
     /// @notice The root of 2^height zero leaves.
     function zeroRoot(uint256 height) internal pure returns (bytes32 node) {
         for (uint256 i = 0; i < height; ++i) {
-            node = keccak256(abi.encodePacked(node, node));
+            node = hashPair(node, node);
+        }
+    }
+
+    /// @notice keccak256(left || right), hashed in scratch space.
+    function hashPair(bytes32 left, bytes32 right) internal pure returns (bytes32 node) {
+        assembly ("memory-safe") {
+            mstore(0x00, left)
+            mstore(0x20, right)
+            node := keccak256(0x00, 0x40)
         }
     }
 

@@ -51,12 +51,17 @@ contract InferenceRegistry {
     struct Request {
         address requester;
         RequestStatus status;
+        uint64 liveClaim; // claim id, 0 for none (packed with the status: both change together)
         address consumer; // optional callback target
         uint256 fee;
         uint256 programId;
         uint256 modelId;
         bytes32 startStateHash;
-        uint256 liveClaim; // claim id, 0 for none
+    }
+
+    struct Result {
+        uint8 exitCode;
+        bytes output;
     }
 
     enum ClaimStatus {
@@ -66,17 +71,17 @@ contract InferenceRegistry {
         Finalized
     }
 
+    /// @dev Three storage slots: a claim is paid for by its claimant, so it stores only what the games
+    ///      and `finalize` need; the output is proven again from the final state when it is finalized.
     struct Claim {
-        uint256 requestId;
         address claimant;
-        ClaimStatus status;
         uint64 submittedAt;
+        ClaimStatus status;
+        bool bondPaidOut;
+        uint64 requestId;
         uint64 steps;
         uint32 openGames;
-        uint8 exitCode;
-        bool bondPaidOut;
         bytes32 finalStateHash;
-        bytes32 outputHash;
     }
 
     enum Turn {
@@ -123,7 +128,7 @@ contract InferenceRegistry {
     error ChallengeWindowOpen(uint256 claimId);
     error GamesStillOpen(uint256 claimId, uint256 openGames);
     error AlreadyChallenged(uint256 claimId, address challenger);
-    error OutputMismatch();
+    error FinalStateMismatch();
     error GameNotActive(uint256 gameId);
     error NotYourTurn(uint256 gameId, address caller);
     error NotTheMover(uint256 gameId, address caller);
@@ -180,7 +185,7 @@ contract InferenceRegistry {
     mapping(uint256 => Claim) public claims;
     mapping(uint256 => Game) public games;
     mapping(uint256 => mapping(address => uint256)) public gameOf; // claim id => challenger => game id
-    mapping(uint256 => bytes) private results; // request id => final output
+    mapping(uint256 => Result) private results; // request id => final result
     mapping(address => uint256) public balances;
 
     constructor(MIPS verifier_, Parameters memory parameters) {
@@ -228,7 +233,7 @@ contract InferenceRegistry {
             program.root, InferenceLayout.regionRoot(input), modelRoot, program.entry
         );
         requestId = ++requestCount;
-        requests[requestId] = Request(msg.sender, RequestStatus.Open, consumer, msg.value, programId, modelId, start, 0);
+        requests[requestId] = Request(msg.sender, RequestStatus.Open, 0, consumer, msg.value, programId, modelId, start);
         emit InferenceRequested(requestId, programId, modelId, input, start);
     }
 
@@ -252,43 +257,45 @@ contract InferenceRegistry {
 
         claimId = ++claimCount;
         claims[claimId] = Claim({
-            requestId: requestId,
             claimant: msg.sender,
-            status: ClaimStatus.Live,
             submittedAt: uint64(block.timestamp),
+            status: ClaimStatus.Live,
+            bondPaidOut: false,
+            requestId: uint64(requestId),
             steps: state.step,
             openGames: 0,
-            exitCode: state.exitCode,
-            bondPaidOut: false,
-            finalStateHash: keccak256(stateData),
-            outputHash: keccak256(output)
+            finalStateHash: keccak256(stateData)
         });
         request.status = RequestStatus.Claimed;
-        request.liveClaim = claimId;
+        request.liveClaim = uint64(claimId);
         emit ClaimSubmitted(requestId, claimId, msg.sender, keccak256(stateData), state.step, state.exitCode, output);
     }
 
-    /// @notice Make an unchallenged claim final once its window has passed and its games are over.
-    /// @param output The claimed output (from ClaimSubmitted), stored as the result.
-    function finalize(uint256 requestId, bytes calldata output) external {
+    /// @notice Make a claim final once its window has passed and its games are over. Anyone may call it
+    ///         with the claim's arguments (from ClaimSubmitted); the output is stored as the result.
+    function finalize(uint256 requestId, bytes calldata stateData, bytes calldata output, bytes32[4] calldata siblings)
+        external
+    {
         Request storage request = requests[requestId];
         if (request.status != RequestStatus.Claimed) revert RequestNotOpen(requestId);
         uint256 claimId = request.liveClaim;
         Claim storage claim = claims[claimId];
         if (block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
         if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
-        if (keccak256(output) != claim.outputHash) revert OutputMismatch();
+        if (keccak256(stateData) != claim.finalStateHash) revert FinalStateMismatch();
+        VMState.State memory state = VMState.decode(stateData);
+        if (!InferenceLayout.isOutputOf(output, siblings, state.memRoot)) revert OutputNotInState();
 
         claim.status = ClaimStatus.Finalized;
         request.status = RequestStatus.Finalized;
-        results[requestId] = output;
+        results[requestId] = Result(state.exitCode, output);
         _credit(claim.claimant, request.fee + (claim.bondPaidOut ? 0 : claimBond));
         claim.bondPaidOut = true;
-        emit ResultFinalized(requestId, claimId, claim.exitCode, output);
+        emit ResultFinalized(requestId, claimId, state.exitCode, output);
 
         if (request.consumer != address(0)) {
             try IInferenceConsumer(request.consumer).onInferenceResult{gas: callbackGasLimit}(
-                requestId, claim.exitCode, output
+                requestId, state.exitCode, output
             ) {} catch {
                 emit CallbackFailed(requestId, request.consumer);
             }
@@ -297,9 +304,9 @@ contract InferenceRegistry {
 
     /// @notice The final result of a request, if it has one.
     function resultOf(uint256 requestId) external view returns (bool isFinal, uint8 exitCode, bytes memory output) {
-        Request storage request = requests[requestId];
-        if (request.status != RequestStatus.Finalized) return (false, 0, "");
-        return (true, claims[request.liveClaim].exitCode, results[requestId]);
+        if (requests[requestId].status != RequestStatus.Finalized) return (false, 0, "");
+        Result storage result = results[requestId];
+        return (true, result.exitCode, result.output);
     }
 
     // --- dispute games -------------------------------------------------------------------------------

@@ -119,6 +119,24 @@ contract InferenceRegistryTest is TestBase {
         return registry.submitClaim{value: BOND}(requestId, VMState.encode(finalState), "", siblings());
     }
 
+    /// @dev Finalize `id` with the honest claim's arguments.
+    function finalizeHonest(uint256 id) internal {
+        registry.finalize(id, VMState.encode(honestState(STEPS)), "", siblings());
+    }
+
+    function test_FinalizeChecksTheClaimedStateAndOutput() public {
+        claimAs(CLAIMANT, honestState(STEPS));
+        vm.warp(block.timestamp + WINDOW);
+        bytes memory other = VMState.encode(lyingFinalState());
+        bytes memory finalState = VMState.encode(honestState(STEPS));
+        bytes32[4] memory s = siblings();
+        vm.expectRevert(InferenceRegistry.FinalStateMismatch.selector);
+        registry.finalize(requestId, other, "", s);
+        vm.expectRevert(InferenceRegistry.OutputNotInState.selector);
+        registry.finalize(requestId, finalState, "forged", s);
+        finalizeHonest(requestId);
+    }
+
     function lyingFinalState() internal view returns (VMState.State memory s) {
         s = honestState(STEPS);
         s.exitCode = 7; // a different result of the same run
@@ -192,6 +210,8 @@ contract InferenceRegistryTest is TestBase {
         uint256 gameId = registry.challenge{value: BOND}(claimId);
         play(gameId, divergence, 0);
         assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.ChallengerWon, "challenger wins");
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GameNotActive.selector, gameId));
+        registry.resolve(gameId, "", ""); // nothing moves after the resolution
         assertEq(registry.balances(CHALLENGER), 2 * BOND, "challenger's bond back plus the claim's");
         (, InferenceRegistry.RequestStatus status,,,,,,) = registry.requests(requestId);
         assertTrue(status == InferenceRegistry.RequestStatus.Open, "the request is open again");
@@ -205,7 +225,7 @@ contract InferenceRegistryTest is TestBase {
         assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.DefenderWon, "defender wins");
         assertEq(registry.balances(CLAIMANT), BOND, "the challenger's bond");
         vm.warp(block.timestamp + WINDOW);
-        registry.finalize(requestId, "");
+        finalizeHonest(requestId);
         assertEq(registry.balances(CLAIMANT), 2 * BOND + FEE, "plus its own bond and the fee");
     }
 
@@ -251,10 +271,12 @@ contract InferenceRegistryTest is TestBase {
         assertEq(registry.balances(SECOND_CHALLENGER), BOND, "second winner: its bond back");
 
         uint256 honest = claimAs(SECOND_CHALLENGER, honestState(STEPS));
+        bytes memory finalState = VMState.encode(honestState(STEPS));
+        bytes32[4] memory s = siblings();
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowOpen.selector, honest));
-        registry.finalize(requestId, "");
+        registry.finalize(requestId, finalState, "", s);
         vm.warp(block.timestamp + WINDOW);
-        registry.finalize(requestId, "");
+        finalizeHonest(requestId);
         (bool isFinal, uint8 exitCode, bytes memory output) = registry.resultOf(requestId);
         assertTrue(isFinal && exitCode == 0 && output.length == 0, "final result");
     }
@@ -264,13 +286,15 @@ contract InferenceRegistryTest is TestBase {
         vm.prank(CHALLENGER);
         uint256 gameId = registry.challenge{value: BOND}(claimId);
         vm.warp(block.timestamp + WINDOW);
+        bytes memory finalState = VMState.encode(honestState(STEPS));
+        bytes32[4] memory s = siblings();
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GamesStillOpen.selector, claimId, 1));
-        registry.finalize(requestId, "");
+        registry.finalize(requestId, finalState, "", s);
         vm.prank(SECOND_CHALLENGER);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowClosed.selector, claimId));
         registry.challenge{value: BOND}(claimId);
         play(gameId, STEPS + 1, 3);
-        registry.finalize(requestId, "");
+        finalizeHonest(requestId);
     }
 
     function test_TheConsumerIsCalledBack() public {
@@ -279,7 +303,7 @@ contract InferenceRegistryTest is TestBase {
         vm.prank(CLAIMANT);
         registry.submitClaim{value: BOND}(id, VMState.encode(honestState(STEPS)), "", siblings());
         vm.warp(block.timestamp + WINDOW);
-        registry.finalize(id, "");
+        finalizeHonest(id);
         assertEq(consumer.lastRequest(), id, "callback");
     }
 
@@ -386,7 +410,7 @@ contract InferenceRegistryTest is TestBase {
         vm.deal(address(attacker), BOND);
         attacker.claim{value: BOND}(requestId, VMState.encode(honestState(STEPS)), "", siblings());
         vm.warp(block.timestamp + WINDOW);
-        registry.finalize(requestId, "");
+        finalizeHonest(requestId);
         vm.expectRevert(InferenceRegistry.TransferFailed.selector);
         attacker.withdraw();
         assertEq(registry.balances(address(attacker)), BOND + FEE, "nothing left the contract");

@@ -65,3 +65,9 @@ class Anvil:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def advance_time(w3: Web3, seconds: int) -> None:
+    """Move a dev chain's clock forward and mine a block, so calls and gas estimates see the new time."""
+    w3.provider.make_request("evm_increaseTime", [seconds])
+    w3.provider.make_request("evm_mine", [])

@@ -2,12 +2,13 @@
 
 import typer
 
-from . import guest, models, vm
+from . import chain, guest, models, vm
 
 app = typer.Typer(help="OPML: optimistic machine learning on a blockchain.", no_args_is_help=True)
 app.command()(models.train)
 app.command()(models.convert)
 app.command()(models.predict)
+app.command()(chain.deploy)
 app.add_typer(vm.app, name="vm")
 app.add_typer(guest.app, name="guest")
 

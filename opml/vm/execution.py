@@ -130,12 +130,12 @@ class Execution:
     def state_at(self, step: int) -> State:
         """The state after `step` instructions (the final state for any step past the exit)."""
         with self._lock:
-            return self._machine_at(step).state()
+            return self.machine_at(step).state()
 
     def proof_at(self, step: int) -> StepWitness:
         """The witness for executing the instruction at `step` (pre-state = state_at(step))."""
         with self._lock:
-            return self._machine_at(step).step_with_witness()
+            return self.machine_at(step).step_with_witness()
 
     def output_siblings(self) -> list[bytes]:
         """Roots of the subtrees beside the output region's path to the final memory root.
@@ -144,18 +144,12 @@ class Execution:
         nodes 19, 8, 5 and 3 (docs/vm-spec.md), bottom first.
         """
         with self._lock:
-            final = self.run().final_state
-            memory = self._machine_at(final.step).memory
-            memory.sync_hashes()
-            siblings, gindex = [], L.OUTPUT.gindex
-            while gindex > 1:
-                siblings.append(memory.upper.node(gindex ^ 1))
-                gindex >>= 1
-            return siblings
+            return self.machine_at(self.run().steps).memory.region_siblings(L.OUTPUT)
 
     # --- snapshots -------------------------------------------------------------------------
 
-    def _machine_at(self, step: int) -> Machine:
+    def machine_at(self, step: int) -> Machine:
+        """The machine in the state after `step` instructions; valid until the next query."""
         if step < 0:
             raise ValueError("step must be non-negative")
         index = bisect.bisect_right([s.step for s in self.snapshots], step) - 1

@@ -172,6 +172,15 @@ class PagedMemory:
         self.sync_hashes()
         return self.upper.node(region.gindex)
 
+    def region_siblings(self, region: L.Region) -> list[bytes]:
+        """Roots beside the region's path up to the memory root, bottom first."""
+        self.sync_hashes()
+        siblings, gindex = [], region.gindex
+        while gindex > 1:
+            siblings.append(self.upper.node(gindex ^ 1))
+            gindex >>= 1
+        return siblings
+
     def proof(self, address: int) -> bytes:
         """Leaf proof (896 bytes) of the 32-byte leaf holding `address`."""
         self.sync_hashes()
