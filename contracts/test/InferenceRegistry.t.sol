@@ -241,6 +241,22 @@ contract InferenceRegistryTest is TestBase {
         assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.ChallengerWon, "silent defender loses");
     }
 
+    function test_AClaimOfZeroStepsCannotStallItsGame() public {
+        VMState.State memory lie = honestState(STEPS);
+        lie.step = 0;
+        uint256 claimId = claimAs(CLAIMANT, lie);
+        vm.prank(CHALLENGER);
+        uint256 gameId = registry.challenge{value: BOND}(claimId);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
+        registry.bisect(gameId, new bytes32[](0));
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
+        registry.resolve(gameId, "", "");
+        vm.warp(block.timestamp + CLOCK + 1);
+        registry.timeout(gameId);
+        assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.ChallengerWon, "the liar loses on time");
+    }
+
     function test_TimeoutOfTheChallenger() public {
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
         vm.prank(CHALLENGER);
