@@ -18,6 +18,7 @@ from pathlib import Path
 from web3 import Web3
 
 from opml.chain.anvil import Anvil
+from opml.chain.contracts import send
 from opml.chain.registry import HonestPlayer, Parameters, deploy_all, forged_claim
 from opml.chain.toolchain import build_contracts
 from opml.guest import INFERENCE, built
@@ -29,10 +30,8 @@ SEED = Path(__file__).resolve().parents[1] / "models" / "seed-mnist"
 ARITIES = (2, 8, 16, 32)
 
 
-def send(w3: Web3, call, sender: str, value: int = 0) -> int:
-    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "value": value}))
-    assert receipt.status == 1
-    return receipt.gasUsed
+def gas(w3: Web3, call, sender: str, value: int = 0) -> int:
+    return send(w3, call, sender, value).gasUsed
 
 
 def play(w3: Web3, player: HonestPlayer, arity: int) -> dict:
@@ -40,25 +39,25 @@ def play(w3: Web3, player: HonestPlayer, arity: int) -> dict:
     _, registry = deploy_all(w3, parameters)
     owner, liar, challenger = w3.eth.accounts[:3]
     roots = player.execution.region_roots()
-    send(w3, registry.functions.registerProgram(roots["program"], player.execution.program.entry), owner)
-    send(w3, registry.functions.registerModel(roots["model"], b"\x00" * 32, "seed-mnist"), owner)
-    request_gas = send(w3, registry.functions.requestInference(1, 1, (SEED / "input_7.bin").read_bytes(), owner), owner)
+    gas(w3, registry.functions.registerProgram(roots["program"], player.execution.program.entry), owner)
+    gas(w3, registry.functions.registerModel(roots["model"], b"\x00" * 32, "seed-mnist"), owner)
+    request_gas = gas(w3, registry.functions.requestInference(1, 1, (SEED / "input_7.bin").read_bytes(), owner), owner)
     lie = Prediction(3, Prediction.from_bytes(player.result.output).scores).to_bytes()  # "it is a 3"
     claim = forged_claim(player.execution, lie)
-    claim_gas = send(w3, registry.functions.submitClaim(1, *claim), liar, parameters.claim_bond)
+    claim_gas = gas(w3, registry.functions.submitClaim(1, *claim), liar, parameters.claim_bond)
 
-    total = send(w3, registry.functions.challenge(1), challenger, parameters.challenge_bond)
+    total = gas(w3, registry.functions.challenge(1), challenger, parameters.challenge_bond)
     txs, rounds = 1, 0
     while True:
         _, _, _, _, lo, hi, *_ = registry.functions.games(1).call()
         if hi - lo == 1:
             break
         hashes = player.bisection(registry, lo, hi)  # the liar repeats the truth inside the trace...
-        total += send(w3, registry.functions.bisect(1, hashes), liar)
+        total += gas(w3, registry.functions.bisect(1, hashes), liar)
         segment = player.disputed_segment(registry, lo, hi, hashes)  # ...so the lie is the last step
-        total += send(w3, registry.functions.select(1, segment, hashes), challenger)
+        total += gas(w3, registry.functions.select(1, segment, hashes), challenger)
         txs, rounds = txs + 2, rounds + 1
-    final_step_gas = send(w3, registry.functions.resolve(1, *player.step_witness(lo)), challenger)
+    final_step_gas = gas(w3, registry.functions.resolve(1, *player.step_witness(lo)), challenger)
     assert registry.functions.games(1).call()[2] == 3, "the honest challenger must win"
     return {
         "rounds": rounds,

@@ -31,11 +31,20 @@ class Artifact:
         return cls(name=name, abi=data["abi"], bytecode=data["bytecode"]["object"])
 
 
-def deploy(w3: Web3, artifact: Artifact, *args, sender: str | None = None) -> Contract:
-    """Deploy from `sender` (default: the node's first unlocked account) and wait for the receipt."""
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx_hash = factory.constructor(*args).transact({"from": sender or w3.eth.accounts[0]})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+def send(w3: Web3, call, sender: str | None = None, value: int = 0):
+    """Send a contract call or constructor as a transaction and return its receipt; a revert raises.
+
+    The sender defaults to w3.eth.default_account, else the node's first unlocked account.
+    """
+    sender = sender or w3.eth.default_account or w3.eth.accounts[0]
+    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "value": value}))
     if receipt.status != 1:
-        raise ToolchainError(f"deploying {artifact.name} reverted")
+        raise ToolchainError(f"transaction {receipt.transactionHash.hex()} reverted")
+    return receipt
+
+
+def deploy(w3: Web3, artifact: Artifact, *args, sender: str | None = None) -> Contract:
+    """Deploy and wait for the receipt."""
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = send(w3, factory.constructor(*args), sender)
     return w3.eth.contract(address=receipt.contractAddress, abi=artifact.abi)

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from opml.chain.anvil import advance_time
+from opml.chain.contracts import send
 from opml.chain.registry import Deployment, HonestPlayer, Parameters, deploy_all, forged_claim, registry_at
 from opml.guest import INFERENCE, built
 from opml.models.formats import Prediction, model_root
@@ -40,12 +41,6 @@ def setup(w3, honest):
     start = registry.functions.requests(1).call()[7]
     assert bytes(start) == honest.execution.initial_state.hash  # the start state computed on-chain
     return registry
-
-
-def send(w3, call, sender=None, value=0):
-    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender or w3.eth.accounts[0], "value": value}))
-    assert receipt.status == 1
-    return receipt
 
 
 def play(w3, registry, game_id, defender_hashes, challenger_segment, defender, challenger):
