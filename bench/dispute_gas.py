@@ -1,71 +1,89 @@
-"""Gas of whole dispute games on anvil, for the seed model on input_7, by dissection arity k.
+"""Gas of the claim path and of whole dispute games on anvil, for the seed model on input_7, by arity k.
 
     python bench/dispute_gas.py [--json]
 
-For each k in 2, 8, 16, 32: a fresh registry, a lying claim (its output forged), an
-honest challenger, the game played to the final MIPS step. Prints its figures; the
-last line is one JSON object with `by_k` and `default` (the deployment default k).
-Targets at the default k: claim <= 150k gas, the whole dispute (challenge, every
-round, the final step) <= 1.5M gas and <= 6 rounds.
+For each k in 2, 8, 16, 32: a fresh registry; an honest claim (commit, reveal, finalize:
+`claim_path_gas`, what the submitter pays on every inference); a lying claim (its output
+forged) and an honest challenger, the game played to the final MIPS step through the
+agents' Player. Prints its figures; the last line is one JSON object with `by_k`,
+`default` (the deployment default k) and `claim_path_gas` at the default k.
+Targets at the default k: claim_path_gas <= 300k, request <= 220k, the whole dispute
+(challenge, every round, the final step) <= 1.5M gas and <= 6 rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from web3 import Web3
 
-from opml.chain.anvil import Anvil
-from opml.chain.contracts import send
-from opml.chain.registry import HonestPlayer, Parameters, deploy_all, forged_claim
+from opml import resources
+from opml.agents.player import Player
+from opml.agents.responder import Responder
+from opml.chain.anvil import Anvil, advance_time, dev_key
+from opml.chain.client import TransactionManager
+from opml.chain.deploy import deploy_contracts, inference_program, program_image, register_model, register_program
+from opml.chain.events import EventReader
+from opml.chain.registry import GameStatus, Parameters, Registry, Turn
 from opml.chain.toolchain import build_contracts
-from opml.guest import INFERENCE, built
-from opml.models.formats import Prediction
-from opml.vm.elf import Program
+from opml.game.faults import lying_solver
+from opml.game.solver import Solver
+from opml.game.trace import LocalTrace
 from opml.vm.execution import Execution
 
-SEED = Path(__file__).resolve().parents[1] / "models" / "seed-mnist"
 ARITIES = (2, 8, 16, 32)
+STEP_LIMIT = 10_000_000
 
 
-def gas(w3: Web3, call, sender: str, value: int = 0) -> int:
-    return send(w3, call, sender, value).gasUsed
+def play(w3: Web3, execution: Execution, arity: int) -> dict:
+    parameters = Parameters(arity=arity, challenge_window=600, clock_budget=3_600)
+    owner, submitter, liar, challenger = (TransactionManager(w3, dev_key(i)) for i in range(4))
+    deployment = deploy_contracts(w3, owner, parameters)
+    registry = Registry(w3, deployment.registry)
+    program_id = register_program(registry, owner, program_image(execution.program))
+    model_id = register_model(registry, owner, (resources.seed_model_dir() / "model.bin").read_bytes(), "seed-mnist")
+    input = (resources.seed_model_dir() / "input_7.bin").read_bytes()
+    request_gas = owner.send(registry.request_inference(program_id, model_id, input, STEP_LIMIT), value=1).gas_used
 
+    honest = Solver(LocalTrace(execution, STEP_LIMIT), arity)
+    commit_gas = submitter.send(registry.commit_claim(1, honest.claim(), submitter.address)).gas_used
+    reveal_gas = submitter.send(registry.submit_claim(1, honest.claim()), value=parameters.claim_bond).gas_used
 
-def play(w3: Web3, player: HonestPlayer, arity: int) -> dict:
-    parameters = Parameters(arity=arity)
-    _, registry = deploy_all(w3, parameters)
-    owner, liar, challenger = w3.eth.accounts[:3]
-    roots = player.execution.region_roots()
-    gas(w3, registry.functions.registerProgram(roots["program"], player.execution.program.entry), owner)
-    gas(w3, registry.functions.registerModel(roots["model"], b"\x00" * 32, "seed-mnist"), owner)
-    request_gas = gas(w3, registry.functions.requestInference(1, 1, (SEED / "input_7.bin").read_bytes(), owner), owner)
-    lie = Prediction(3, Prediction.from_bytes(player.result.output).scores).to_bytes()  # "it is a 3"
-    claim = forged_claim(player.execution, lie)
-    claim_gas = gas(w3, registry.functions.submitClaim(1, *claim), liar, parameters.claim_bond)
+    lie = lying_solver(execution, STEP_LIMIT, arity)  # true states but a forged final one: the last step lies
+    liar.send(registry.commit_claim(1, lie.claim(), liar.address))
+    lie_claim_gas = liar.send(registry.submit_claim(1, lie.claim()), value=parameters.claim_bond).gas_used
+    total = challenger.send(registry.challenge(2), value=parameters.challenge_bond).gas_used
 
-    total = gas(w3, registry.functions.challenge(1), challenger, parameters.challenge_bond)
-    txs, rounds = 1, 0
-    while True:
-        _, _, _, _, lo, hi, *_ = registry.functions.games(1).call()
-        if hi - lo == 1:
-            break
-        hashes = player.bisection(registry, lo, hi)  # the liar repeats the truth inside the trace...
-        total += gas(w3, registry.functions.bisect(1, hashes), liar)
-        segment = player.disputed_segment(registry, lo, hi, hashes)  # ...so the lie is the last step
-        total += gas(w3, registry.functions.select(1, segment, hashes), challenger)
-        txs, rounds = txs + 2, rounds + 1
-    final_step_gas = gas(w3, registry.functions.resolve(1, *player.step_witness(lo)), challenger)
-    assert registry.functions.games(1).call()[2] == 3, "the honest challenger must win"
+    events = EventReader(w3, registry.contract)
+    players = {
+        Turn.DEFENDER: Player(registry, Responder(registry, liar), events, Turn.DEFENDER, lie),
+        Turn.CHALLENGER: Player(registry, Responder(registry, challenger), events, Turn.CHALLENGER, honest),
+    }
+    txs = 1
+    final_step_gas = 0
+    while registry.game(1).active:
+        game = registry.game(1)
+        outcome = players[game.turn].act(1) or players[Turn.CHALLENGER].act(1)
+        total += outcome.sent.gas_used
+        final_step_gas = outcome.sent.gas_used
+        txs += 1
+    game = registry.game(1)
+    assert game.status == GameStatus.CHALLENGER_WON, "the honest challenger must win"
+
+    advance_time(w3, parameters.challenge_window)
+    finalize_gas = submitter.send(registry.finalize(1, honest.claim())).gas_used
     return {
-        "rounds": rounds,
-        "txs": txs + 1,
-        "total_gas": total + final_step_gas,
-        "claim_gas": claim_gas,
+        "rounds": game.rounds,
+        "txs": txs,
+        "total_gas": total,
+        "claim_gas": lie_claim_gas,
         "final_step_gas": final_step_gas,
         "request_gas": request_gas,
+        "commit_gas": commit_gas,
+        "reveal_gas": reveal_gas,
+        "finalize_gas": finalize_gas,
+        "claim_path_gas": commit_gas + reveal_gas + finalize_gas,
     }
 
 
@@ -74,17 +92,25 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
     build_contracts()
-    model, input = (SEED / "model.bin").read_bytes(), (SEED / "input_7.bin").read_bytes()
-    player = HonestPlayer(Execution(Program.from_file(built(INFERENCE.name)), model=model, input=input))
+    model = (resources.seed_model_dir() / "model.bin").read_bytes()
+    input = (resources.seed_model_dir() / "input_7.bin").read_bytes()
+    execution = Execution(inference_program(), model=model, input=input)
     with Anvil() as node:
         w3 = Web3(Web3.HTTPProvider(node.url))
-        by_k = {str(k): play(w3, player, k) for k in ARITIES}
-    default_k = Parameters().arity
-    figures = {"steps": player.result.steps, "by_k": by_k, "default": {"k": default_k, **by_k[str(default_k)]}}
+        by_k = {str(k): play(w3, execution, k) for k in ARITIES}
+    default = by_k[str(Parameters().arity)]
+    figures = {
+        "steps": execution.run().steps,
+        "by_k": by_k,
+        "default": {"k": Parameters().arity, **default},
+        "claim_path_gas": default["claim_path_gas"],
+    }
     if not args.json:
         for k, row in by_k.items():
             print(f"k={k:>2}: {row['rounds']} rounds, {row['txs']} txs, dispute {row['total_gas']:,} gas "
-                  f"(final step {row['final_step_gas']:,}); claim {row['claim_gas']:,}")  # fmt: skip
+                  f"(final step {row['final_step_gas']:,}); request {row['request_gas']:,}; claim path "
+                  f"{row['claim_path_gas']:,} (commit {row['commit_gas']:,}, reveal {row['reveal_gas']:,}, "
+                  f"finalize {row['finalize_gas']:,})")  # fmt: skip
     print(json.dumps(figures))
 
 

@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
-BUILD_DIR = GUEST_DIR / "build"
+from . import resources
+
 RUNTIME_SOURCES = ("runtime/start.S", "runtime/runtime.c", "runtime/fdiv.c")
 
 # Soft float from zig's own compiler-rt; no FMA contraction so float results are
@@ -53,36 +53,38 @@ TEST_PROGRAMS = tuple(
     GuestProgram(f"tests/{name}", (f"tests/{name}.c",)) for name in ("alu", "muldiv", "memory", "control", "syscalls", "trap")
 )
 BENCH_PROGRAMS = (GuestProgram("bench/mlp", ("bench/mlp.c",)),)
+# Never exits: requests for it end by their step limit.
+SPIN = GuestProgram("tests/spin", ("tests/spin.c",))
 INFERENCE = GuestProgram(
     "inference/inference",
     tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "mathf")),
 )
 # Applies one float32 operation to pairs from the input (tests/vm/test_float_ops.py).
 FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c",))
-ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, INFERENCE)
+ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, INFERENCE)
 
 
 class BuildError(RuntimeError):
     pass
 
 
-def build(program: GuestProgram, out_dir: Path = BUILD_DIR) -> Path:
-    out_path = Path(out_dir) / program.output
+def build(program: GuestProgram, out_dir: Path | None = None) -> Path:
+    out_path = Path(out_dir or resources.guest_build_dir()) / program.output
     out_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *RUNTIME_SOURCES, *program.sources, "-o", str(out_path)]
-    result = subprocess.run(command, cwd=GUEST_DIR, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=resources.guest_dir(), capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"building {program.name} failed:\n{result.stderr}")
     return out_path
 
 
-def build_all(out_dir: Path = BUILD_DIR) -> list[Path]:
+def build_all(out_dir: Path | None = None) -> list[Path]:
     return [build(program, out_dir) for program in ALL_PROGRAMS]
 
 
 def built(name: str) -> Path:
     """Path of a committed guest ELF, e.g. built('tests/alu')."""
-    return BUILD_DIR / f"{name}.elf"
+    return resources.guest_build_dir() / f"{name}.elf"
 
 
 def mlp_benchmark_data(seed: int = 0):

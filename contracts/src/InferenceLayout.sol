@@ -20,6 +20,10 @@ library InferenceLayout {
     uint32 internal constant HEAP_START = 0x80000000;
     uint256 internal constant STACK_POINTER = 29;
     uint256 private constant LEAF_BYTES = 32;
+    /// @dev The roots of 2^h zero leaves for h = 0..27 (Z[0] = 0, Z[h+1] = keccak256(Z[h] || Z[h])), so no
+    ///      call hashes zeros; contracts/test/InferenceLayout.t.sol recomputes them.
+    uint256 private constant MAX_ZERO_HEIGHT = 27;
+    bytes private constant ZERO_HASHES = hex"0000000000000000000000000000000000000000000000000000000000000000ad3228b676f7d3cd4284a5443f17f1962b36e491b30a40b2405849e597ba5fb5b4c11951957c6f8f642c4af61cd6b24640fec6dc7fc607ee8206a99e92410d3021ddb9a356815c3fac1026b6dec5df3124afbadb485c9ba5a3e3398a04b7ba85e58769b32a1beaf1ea27375a44095a0d1fb664ce2dd358e7fcbfb78c26a193440eb01ebfc9ed27500cd4dfc979272d1f0913cc9f66540d7e8005811109e1cf2d887c22bd8750d34016ac3c66b5ff102dacdd73f6b014e710b51e8022af9a1968ffd70157e48063fc33c97a050f7f640233bf646cc98d9524c6b92bcf3ab56f839867cc5f7f196b93bae1e27e6320742445d290f2263827498b54fec539f756afcefad4e508c098b9a7e1d8feb19955fb02ba9675585078710969d3440f5054e0f9dc3e7fe016e050eff260334f18a5d4fe391d82092319f5964f2e2eb7c1c3a5f8b13a49e282f609c317a833fb8d976d11517c571d1221a265d25af778ecf8923490c6ceeb450aecdc82e28293031d10c7d73bf85e57bf041a97360aa2c5d99cc1df82d9c4b87413eae2ef048f94b4d3554cea73d92b0f7af96e0271c691e2bb5c67add7c6caf302256adedf7ab114da0acfe870d449a3a489f781d659e8beccda7bce9f4e8618b6bd2f4132ce798cdc7a60e7e1460a7299e3c6342a579626d22733e50f526ec2fa19a22b31e8ed50f23cd1fdf94c9154ed3a7609a2f1ff981fe1d3b5c807b281e4683cc6d6315cf95b9ade8641defcb32372f1c126e398ef7a5a2dce0a8a7f68bb74560f8f71837c2c2ebbcbf7fffb42ae1896f13f7c7479a0b46a28b6f55540f89444f63de0378e3d121be09e06cc9ded1c20e65876d36aa0c65e9645644786b620e2dd2ad648ddfcbf4a7e5b1a3a4ecfe7f64667a3f0b7e2f4418588ed35a2458cffeb39b93d26f18d2ab13bdce6aee58e7b99359ec2dfd95a9c16dc00d6ef18b7933a6f8dc65ccb55667138776f7dea101070dc8796e3774df84f40ae0c8229d0d6069e5c8f39a7c299677a09d367fc7b05e3bc380ee652cdc72595f74c7b1043d0e1ffbab734648c838dfb0527d971b602bc216c9619ef0abf5ac974a1ed57f4050aa510dd9c74f508277b39d7973bb2dfccc5eeb0618db8cd74046ff337f0a7bf2c8e03e10f642c1886798d71806ab1e888d9e5ee87d0838c5655cb21c6cb83313b5a631175dff4963772cce9108188b34ac87c81c41e";
     uint256 private constant LENGTH_PREFIX_BYTES = 4;
 
     /// @notice The bytes do not fit in a region.
@@ -44,19 +48,24 @@ library InferenceLayout {
             let limit := add(out, mul(leafCount, LEAF_BYTES))
             for { let p := end } lt(p, limit) { p := add(p, 1) } { mstore8(p, 0) }
         }
-        bytes32 zero; // the root of an all-zero subtree of the current height
+        bytes memory zeros = ZERO_HASHES;
         uint256 count = leafCount;
-        for (uint256 height = 0; height < REGION_HEIGHT; ++height) {
+        uint256 height = 0;
+        // hash the written leaves up until one node is left...
+        for (; count > 1; ++height) {
             uint256 parents = (count + 1) / 2;
             for (uint256 i = 0; i < parents; ++i) {
                 bytes32 left = _word(leaves, 2 * i);
-                bytes32 right = 2 * i + 1 < count ? _word(leaves, 2 * i + 1) : zero;
+                bytes32 right = 2 * i + 1 < count ? _word(leaves, 2 * i + 1) : _word(zeros, height);
                 _setWord(leaves, i, hashPair(left, right));
             }
             count = parents;
-            zero = hashPair(zero, zero);
         }
-        return _word(leaves, 0);
+        // ...then pair it with all-zero subtrees up to the region's root
+        root = _word(leaves, 0);
+        for (; height < REGION_HEIGHT; ++height) {
+            root = hashPair(root, _word(zeros, height));
+        }
     }
 
     /// @notice The memory root at the start of a run: H(H(H(H(P, I), Z[24]), M), Z[26]).
@@ -104,7 +113,9 @@ library InferenceLayout {
 
     /// @notice The root of 2^height zero leaves.
     function zeroRoot(uint256 height) internal pure returns (bytes32 node) {
-        for (uint256 i = 0; i < height; ++i) {
+        if (height <= MAX_ZERO_HEIGHT) return _word(ZERO_HASHES, height);
+        node = _word(ZERO_HASHES, MAX_ZERO_HEIGHT);
+        for (uint256 i = MAX_ZERO_HEIGHT; i < height; ++i) {
             node = hashPair(node, node);
         }
     }

@@ -7,26 +7,35 @@ import {VMState} from "./VMState.sol";
 
 /// @notice A contract that wants to hear about its finalized inference results.
 interface IInferenceConsumer {
-    /// @notice Called once, when the result of `requestId` becomes final.
-    function onInferenceResult(uint256 requestId, uint8 exitCode, bytes calldata output) external;
+    /// @notice Called once, when the result of `requestId` becomes final, with exactly the registry's
+    ///         `callbackGasLimit` of gas (the registry refuses to finalize with less).
+    /// @param exited False when the run reached the request's step limit without exiting.
+    function onInferenceResult(uint256 requestId, bool exited, uint8 exitCode, bytes calldata output) external;
 }
 
 /// @title InferenceRegistry
-/// @notice Optimistic ML inference: programs and models are registered; a request carries its input
-///         on-chain; a bonded claim posts the final VM state and the output; any challenger may open a
-///         dispute game against a claim, narrowed by k-ary dissection to one step that MIPS.sol executes.
-///         Each side of a game has a chess clock; a side whose clock runs out loses. A claim that loses any
-///         game is rejected and the request may be claimed again; an unchallenged claim becomes final after
-///         the challenge window. Payments are pulled with `withdraw`.
+/// @notice Optimistic ML inference. Programs and models are registered by their memory roots; a request
+///         carries its input, a fee and a step limit. Claimants commit to a result, then reveal it with a
+///         bond; several claims of one request may be live at once, each with its own challenge window.
+///         Anyone may open a dispute game against a claim: k-ary dissection of the run down to one step that
+///         MIPS.sol executes, with a chess clock per side. The first claim to outlive its window with no open
+///         game becomes the request's result, and the fee goes to whoever committed to that result first.
+///         Forfeited bonds are partly burned, so a party never wins back its own lost bond. `finalize` pays
+///         its claimant directly; every other payment is a credit pulled with `withdraw`. docs/contracts.md
+///         has the protocol and why each rule is there.
 contract InferenceRegistry {
     // --- types -------------------------------------------------------------------------------
 
+    /// @notice Deployment parameters, validated by the constructor.
     struct Parameters {
         uint256 arity; // k: segments per dissection round
         uint256 claimBond;
         uint256 challengeBond;
+        uint256 burnShareBps; // share of a forfeited bond that is burned, in basis points
         uint256 challengeWindow; // seconds after a claim during which it may be challenged
         uint256 clockBudget; // seconds each side of a game may spend on its moves
+        uint256 maxStepLimit; // the largest step limit a request may ask for
+        uint256 requestTimeout; // seconds after which a request nobody serves may be cancelled
         uint256 callbackGasLimit;
     }
 
@@ -43,44 +52,63 @@ contract InferenceRegistry {
 
     enum RequestStatus {
         None,
-        Open,
-        Claimed,
-        Finalized
+        Open, // waiting for a claim to become final
+        Finalized,
+        Cancelled // nobody served it before its deadline: the fee went back
     }
 
+    /// @dev Ids and counters are narrowed so the fields that change together share a slot; the result's
+    ///      exit fields live beside the status they are written with.
     struct Request {
         address requester;
         RequestStatus status;
-        uint64 liveClaim; // claim id, 0 for none (packed with the status: both change together)
+        uint32 liveClaims;
+        bool exited; // of the final result: false when the step limit was reached first
+        uint8 exitCode; // of the final result
         address consumer; // optional callback target
-        uint256 fee;
-        uint256 programId;
-        uint256 modelId;
+        uint64 deadline; // from then on, with no live claim, the request may be cancelled
+        uint128 fee;
+        uint64 stepLimit;
+        uint64 finalClaim; // the claim whose result is final, 0 before
+        uint64 programId;
+        uint64 modelId;
         bytes32 startStateHash;
+        bytes32 outputHash; // keccak256 of the final result's output
     }
 
+    /// @notice A final result. The output itself is in ResultFinalized and the consumer's callback; a
+    ///         contract reading it later checks bytes it is given against `outputHash`.
     struct Result {
+        bool exited; // false: the step limit was reached first
         uint8 exitCode;
-        bytes output;
+        bytes32 outputHash;
+    }
+
+    /// @notice The claim that committed first to a result of a request: it earns the fee if that result wins.
+    struct Lead {
+        uint64 claimId;
+        uint64 committedAt; // block
     }
 
     enum ClaimStatus {
         None,
         Live,
-        Rejected,
-        Finalized
+        Rejected, // lost a game
+        Finalized, // its result is the request's result
+        Retired, // another claim with the same result became final first: bond returned
+        Forfeited // another result became final and nobody proved this one wrong: bond burned
     }
 
-    /// @dev Three storage slots: a claim is paid for by its claimant, so it stores only what the games
-    ///      and `finalize` need; the output is proven again from the final state when it is finalized.
+    /// @dev Three slots: a claim is paid for by its claimant on every request, so it stores only what the
+    ///      games and `finalize` need; the output is proven again from the final state when it is finalized.
     struct Claim {
         address claimant;
         uint64 submittedAt;
         ClaimStatus status;
-        bool bondPaidOut;
         uint64 requestId;
         uint64 steps;
         uint32 openGames;
+        uint64 bestGame; // the challenger-won game that earns the claim's bond (see `_outranks`)
         bytes32 finalStateHash;
     }
 
@@ -97,71 +125,182 @@ contract InferenceRegistry {
     }
 
     struct Game {
-        uint256 claimId;
         address challenger;
         GameStatus status;
         Turn turn;
+        uint64 claimId;
         uint64 lo; // agreed step
         uint64 hi; // disputed step
         uint64 lastMoveAt;
         uint64 defenderClock; // seconds left
         uint64 challengerClock;
+        uint32 rounds; // segments selected so far
+        uint64 challengerMove; // global sequence number of the challenger's latest move
         bytes32 loHash;
         bytes32 hiHash;
         bytes32 bisection; // keccak256 of the defender's interior hashes for [lo, hi]
     }
 
+    // --- constants ------------------------------------------------------------------------------
+
+    /// @notice Bounds the constructor enforces on the parameters.
+    uint256 public constant MIN_ARITY = 2;
+    uint256 public constant MAX_ARITY = 64;
+    uint256 public constant BPS = 10_000;
+    uint256 public constant MAX_WINDOW = 30 days;
+    uint256 public constant MAX_CLOCK = 30 days;
+    uint256 public constant MAX_REQUEST_TIMEOUT = 365 days;
+    uint256 public constant MAX_CALLBACK_GAS = 5_000_000;
+    /// @notice Gas `finalize` keeps beyond the callback's share for the call itself and what follows it.
+    uint256 public constant CALLBACK_GAS_RESERVE = 10_000;
+    /// @dev A call forwards at most 63/64 of the gas left (EIP-150).
+    uint256 private constant CALL_GAS_DIVISOR = 64;
+
     // --- errors ---------------------------------------------------------------------------------
 
-    error InvalidParameters();
+    /// @notice A deployment parameter is out of its bounds; `name` says which.
+    error InvalidParameter(string name);
+    /// @notice No program is registered under this id.
     error UnknownProgram(uint256 programId);
+    /// @notice No model is registered under this id.
     error UnknownModel(uint256 modelId);
+    /// @notice No request is registered under this id.
     error UnknownRequest(uint256 requestId);
+    /// @notice No claim is registered under this id.
     error UnknownClaim(uint256 claimId);
+    /// @notice No game is registered under this id.
     error UnknownGame(uint256 gameId);
+    /// @notice msg.value is not the amount this call takes.
     error WrongPayment(uint256 expected, uint256 paid);
+    /// @notice A root of zero cannot be registered (it marks an unknown id).
+    error ZeroRoot();
+    /// @notice The step limit asked for is 0 or above the deployment's maximum.
+    error InvalidStepLimit(uint256 stepLimit, uint256 maxStepLimit);
+    /// @notice The consumer is neither the zero address nor a contract.
+    error ConsumerHasNoCode(address consumer);
+    /// @notice The request is finalized or cancelled.
     error RequestNotOpen(uint256 requestId);
-    error StateNotExited();
+    /// @notice The request's deadline has not passed yet.
+    error DeadlineNotReached(uint256 requestId, uint256 deadline);
+    /// @notice The request still has live claims, which may yet become final.
+    error ClaimsStillLive(uint256 requestId, uint256 liveClaims);
+    /// @notice The caller has no commitment to this claim from an earlier block.
+    error NoCommitment(bytes32 commitment);
+    /// @notice The fee does not fit the request's fee field.
+    error FeeTooLarge(uint256 fee);
+    /// @notice The claimed state neither exited nor stopped exactly at the request's step limit.
+    error StateNotFinal(uint64 step, uint64 stepLimit);
+    /// @notice The claimed state ran past the request's step limit.
+    error StepLimitExceeded(uint64 step, uint64 stepLimit);
+    /// @notice The output is not the output region of the claimed state.
     error OutputNotInState();
+    /// @notice The claim is not live.
     error ClaimNotLive(uint256 claimId);
+    /// @notice The claim's challenge window is over.
     error ChallengeWindowClosed(uint256 claimId);
+    /// @notice The claim's challenge window is still open.
     error ChallengeWindowOpen(uint256 claimId);
+    /// @notice The claim still has games in progress.
     error GamesStillOpen(uint256 claimId, uint256 openGames);
+    /// @notice This challenger already has a game against this claim.
     error AlreadyChallenged(uint256 claimId, address challenger);
+    /// @notice A claimant cannot challenge its own claim.
+    error OwnClaim(uint256 claimId);
+    /// @notice The state given is not the claim's final state.
     error FinalStateMismatch();
+    /// @notice The request is not finalized, so its other claims cannot be settled yet.
+    error RequestNotFinalized(uint256 requestId);
+    /// @notice The game has ended.
     error GameNotActive(uint256 gameId);
+    /// @notice The caller may not move in this game now.
     error NotYourTurn(uint256 gameId, address caller);
-    error NotTheMover(uint256 gameId, address caller);
+    /// @notice The move does not fit the game's interval (bisect at width <= 1, resolve at width != 1).
     error WrongPhase(uint256 gameId);
+    /// @notice A bisection must carry one hash per interior point.
     error WrongHashCount(uint256 expected, uint256 given);
+    /// @notice The hashes are not those of the defender's bisection.
     error BisectionMismatch();
+    /// @notice There is no such segment.
     error SegmentOutOfRange(uint256 segment, uint256 segments);
+    /// @notice The mover's clock ran out; the other side may call `timeout`.
     error ClockExpired(uint256 gameId);
+    /// @notice The side to move still has time.
     error ClockNotExpired(uint256 gameId);
+    /// @notice The pre-state given is not the agreed state.
     error PreStateMismatch(bytes32 expected, bytes32 given);
+    /// @notice Too little gas was sent to give the consumer its full callback gas.
+    error InsufficientGasForCallback(uint256 required, uint256 available);
+    /// @notice The caller has no credit.
     error NothingToWithdraw();
+    /// @notice The payment was refused by the recipient.
     error TransferFailed();
 
     // --- events ---------------------------------------------------------------------------------
 
+    /// @notice A program was registered.
     event ProgramRegistered(uint256 indexed programId, bytes32 root, uint32 entry);
+    /// @notice A model was registered.
     event ModelRegistered(uint256 indexed modelId, bytes32 root, bytes32 fileHash, string uri);
+    /// @notice An inference was requested; the input is only in this event and the transaction.
     event InferenceRequested(
-        uint256 indexed requestId, uint256 indexed programId, uint256 indexed modelId, bytes input, bytes32 startStateHash
+        uint256 indexed requestId,
+        uint256 indexed programId,
+        uint256 indexed modelId,
+        address requester,
+        bytes input,
+        bytes32 startStateHash,
+        uint256 fee,
+        uint64 stepLimit,
+        uint64 deadline,
+        address consumer
     );
+    /// @notice A claimant committed to a result: commitment = keccak256(abi.encode(requestId, finalStateHash, claimant)).
+    event ClaimCommitted(bytes32 indexed commitment, address indexed claimant);
+    /// @notice A claim was revealed with its bond. Its output is proven when it is finalized.
     event ClaimSubmitted(
-        uint256 indexed requestId, uint256 indexed claimId, address claimant, bytes32 finalStateHash, uint64 steps,
-        uint8 exitCode, bytes output
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        address indexed claimant,
+        bytes32 finalStateHash,
+        uint64 steps,
+        bool exited,
+        uint8 exitCode
     );
+    /// @notice A claim lost a game.
     event ClaimRejected(uint256 indexed requestId, uint256 indexed claimId);
-    event ResultFinalized(uint256 indexed requestId, uint256 indexed claimId, uint8 exitCode, bytes output);
+    /// @notice A live claim was settled after another claim of its request became final.
+    event ClaimSettled(uint256 indexed requestId, uint256 indexed claimId, ClaimStatus status);
+    /// @notice A claim's result became the request's final result; `feeClaimId` committed to it first.
+    event ResultFinalized(
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        uint256 feeClaimId,
+        bool exited,
+        uint8 exitCode,
+        bytes output
+    );
+    /// @notice An unserved request was cancelled and its fee credited back to the requester.
+    event RequestCancelled(uint256 indexed requestId);
+    /// @notice The consumer's callback reverted or the consumer has no code any more.
     event CallbackFailed(uint256 indexed requestId, address consumer);
-    event GameStarted(uint256 indexed claimId, uint256 indexed gameId, address challenger, uint64 steps);
+    /// @notice A game started against a claim.
+    event GameStarted(uint256 indexed claimId, uint256 indexed gameId, address indexed challenger, uint64 steps);
+    /// @notice The defender posted the state hashes at the interior points of [lo, hi].
     event Bisected(uint256 indexed gameId, uint64 lo, uint64 hi, bytes32[] hashes);
-    event SegmentSelected(uint256 indexed gameId, uint64 lo, uint64 hi);
+    /// @notice The challenger chose a segment; the game is now [lo, hi].
+    event SegmentSelected(uint256 indexed gameId, uint256 segment, uint64 lo, uint64 hi);
+    /// @notice A game ended.
     event GameEnded(uint256 indexed gameId, GameStatus status);
+    /// @notice A rejected claim's bond went to the challenger of its best game (less the burned share).
+    event ClaimBondAwarded(uint256 indexed claimId, uint256 indexed gameId, address challenger);
+    /// @notice An amount was credited to an account, to be withdrawn.
     event Credited(address indexed account, uint256 amount);
-    event Withdrawn(address indexed account, uint256 amount);
+    /// @notice An amount was sent to an account directly (finalize pays its claimant this way).
+    event Paid(address indexed account, uint256 amount);
+    /// @notice An amount was burned: it stays in this contract for ever.
+    event Burned(uint256 amount);
+    /// @notice An account withdrew its credit.
+    event Withdrawn(address indexed account, address to, uint256 amount);
 
     // --- state ----------------------------------------------------------------------------------
 
@@ -169,8 +308,11 @@ contract InferenceRegistry {
     uint256 public immutable arity;
     uint256 public immutable claimBond;
     uint256 public immutable challengeBond;
+    uint256 public immutable burnShareBps;
     uint256 public immutable challengeWindow;
     uint256 public immutable clockBudget;
+    uint256 public immutable maxStepLimit;
+    uint256 public immutable requestTimeout;
     uint256 public immutable callbackGasLimit;
 
     uint256 public programCount;
@@ -178,26 +320,36 @@ contract InferenceRegistry {
     uint256 public requestCount;
     uint256 public claimCount;
     uint256 public gameCount;
+    /// @notice Sequence of challenger moves across all games: orders who proved a lie first.
+    uint256 public moveCount;
+    /// @notice Everything burned so far (it stays in the contract).
+    uint256 public burned;
 
     mapping(uint256 => Program) public programs;
     mapping(uint256 => Model) public models;
-    mapping(uint256 => Request) public requests;
-    mapping(uint256 => Claim) public claims;
-    mapping(uint256 => Game) public games;
-    mapping(uint256 => mapping(address => uint256)) public gameOf; // claim id => challenger => game id
-    mapping(uint256 => Result) private results; // request id => final result
+    mapping(uint256 => Request) internal requests;
+    mapping(uint256 => Claim) internal claims;
+    mapping(uint256 => Game) internal games;
+    /// @notice claim id => challenger => game id.
+    mapping(uint256 => mapping(address => uint256)) public gameOf;
+    /// @notice commitment => block it was made in.
+    mapping(bytes32 => uint256) public commitments;
+    /// @notice keccak256(abi.encode(requestId, finalStateHash)) => the first committed claim of that result.
+    mapping(bytes32 => Lead) public leadOf;
+    /// @notice Credit waiting to be withdrawn.
     mapping(address => uint256) public balances;
 
     constructor(MIPS verifier_, Parameters memory parameters) {
-        if (parameters.arity < 2 || parameters.clockBudget == 0 || parameters.clockBudget > type(uint64).max) {
-            revert InvalidParameters();
-        }
+        _validate(parameters);
         verifier = verifier_;
         arity = parameters.arity;
         claimBond = parameters.claimBond;
         challengeBond = parameters.challengeBond;
+        burnShareBps = parameters.burnShareBps;
         challengeWindow = parameters.challengeWindow;
         clockBudget = parameters.clockBudget;
+        maxStepLimit = parameters.maxStepLimit;
+        requestTimeout = parameters.requestTimeout;
         callbackGasLimit = parameters.callbackGasLimit;
     }
 
@@ -205,6 +357,7 @@ contract InferenceRegistry {
 
     /// @notice Register a guest program by the root P of its program region and its entry point.
     function registerProgram(bytes32 root, uint32 entry) external returns (uint256 programId) {
+        if (root == bytes32(0)) revert ZeroRoot();
         programId = ++programCount;
         programs[programId] = Program(root, entry);
         emit ProgramRegistered(programId, root, entry);
@@ -212,101 +365,176 @@ contract InferenceRegistry {
 
     /// @notice Register a model by the root M of its model region, its file hash and where to fetch it.
     function registerModel(bytes32 root, bytes32 fileHash, string calldata uri) external returns (uint256 modelId) {
+        if (root == bytes32(0)) revert ZeroRoot();
         modelId = ++modelCount;
         models[modelId] = Model(root, fileHash, uri);
         emit ModelRegistered(modelId, root, fileHash, uri);
     }
 
-    /// @notice Ask for `program` to run `model` on `input`; the fee (msg.value) goes to the claim that
-    ///         becomes final. The input root and the run's start state are computed here.
+    /// @notice Ask for `programId` to run `modelId` on `input` for at most `stepLimit` steps. The fee
+    ///         (msg.value) goes to the claim that becomes final, or back to the requester by `cancel` if
+    ///         nobody serves the request before its deadline. The input root and start state are computed here.
     /// @param consumer A contract to call back with the final result, or the zero address.
-    function requestInference(uint256 programId, uint256 modelId, bytes calldata input, address consumer)
-        external
-        payable
-        returns (uint256 requestId)
-    {
+    function requestInference(
+        uint256 programId,
+        uint256 modelId,
+        bytes calldata input,
+        address consumer,
+        uint64 stepLimit
+    ) external payable returns (uint256 requestId) {
         Program storage program = programs[programId];
         if (program.root == bytes32(0)) revert UnknownProgram(programId);
         bytes32 modelRoot = models[modelId].root;
         if (modelRoot == bytes32(0)) revert UnknownModel(modelId);
-        bytes32 start = InferenceLayout.initialStateHash(
-            program.root, InferenceLayout.regionRoot(input), modelRoot, program.entry
-        );
+        if (stepLimit == 0 || stepLimit > maxStepLimit) revert InvalidStepLimit(stepLimit, maxStepLimit);
+        if (consumer != address(0) && consumer.code.length == 0) revert ConsumerHasNoCode(consumer);
+        if (msg.value > type(uint128).max) revert FeeTooLarge(msg.value);
+        bytes32 start =
+            InferenceLayout.initialStateHash(program.root, InferenceLayout.regionRoot(input), modelRoot, program.entry);
+
         requestId = ++requestCount;
-        requests[requestId] = Request(msg.sender, RequestStatus.Open, 0, consumer, msg.value, programId, modelId, start);
-        emit InferenceRequested(requestId, programId, modelId, input, start);
+        uint64 deadline = uint64(block.timestamp + requestTimeout);
+        requests[requestId] = Request({
+            requester: msg.sender,
+            status: RequestStatus.Open,
+            liveClaims: 0,
+            exited: false,
+            exitCode: 0,
+            consumer: consumer,
+            deadline: deadline,
+            fee: uint128(msg.value),
+            stepLimit: stepLimit,
+            finalClaim: 0,
+            programId: uint64(programId),
+            modelId: uint64(modelId),
+            startStateHash: start,
+            outputHash: bytes32(0)
+        });
+        emit InferenceRequested(
+            requestId, programId, modelId, msg.sender, input, start, msg.value, stepLimit, deadline, consumer
+        );
+    }
+
+    /// @notice Return the fee of a request that nobody served: after its deadline, with no live claim and no
+    ///         final result. Anyone may call it; the fee is credited to the requester.
+    function cancel(uint256 requestId) external {
+        Request storage request = _openRequest(requestId);
+        if (block.timestamp < request.deadline) revert DeadlineNotReached(requestId, request.deadline);
+        if (request.liveClaims != 0) revert ClaimsStillLive(requestId, request.liveClaims);
+        request.status = RequestStatus.Cancelled;
+        emit RequestCancelled(requestId);
+        _credit(request.requester, request.fee);
     }
 
     // --- claims ------------------------------------------------------------------------------------
 
-    /// @notice Claim the result of an open request with a bond (msg.value == claimBond).
-    /// @param stateData The encoded final state: exited, with any exit code.
-    /// @param output The output region's bytes in that state.
-    /// @param siblings The roots that prove `output` under the state's memory root (nodes 19, 8, 5, 3).
-    function submitClaim(uint256 requestId, bytes calldata stateData, bytes calldata output, bytes32[4] calldata siblings)
-        external
-        payable
-        returns (uint256 claimId)
-    {
-        Request storage request = requests[requestId];
-        if (request.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+    /// @notice First half of a claim: commit to a result without showing it, so that nobody can copy it.
+    /// @param commitment keccak256(abi.encode(requestId, finalStateHash, claimant)); see `commitmentOf`.
+    function commitClaim(bytes32 commitment) external {
+        if (commitments[commitment] == 0) commitments[commitment] = block.number;
+        emit ClaimCommitted(commitment, msg.sender);
+    }
+
+    /// @notice The commitment `claimant` makes to `finalStateHash` as the result of `requestId`.
+    function commitmentOf(uint256 requestId, bytes32 finalStateHash, address claimant) public pure returns (bytes32) {
+        return keccak256(abi.encode(requestId, finalStateHash, claimant));
+    }
+
+    /// @notice Second half of a claim: reveal the final state, with the claim bond (msg.value == claimBond),
+    ///         in a later block than the commitment. The output is proven when the claim is finalized.
+    /// @param stateData The encoded final state: exited with any exit code, or not exited at exactly the
+    ///        request's step limit.
+    function submitClaim(uint256 requestId, bytes calldata stateData) external payable returns (uint256 claimId) {
+        Request storage request = _openRequest(requestId);
         if (msg.value != claimBond) revert WrongPayment(claimBond, msg.value);
-        VMState.State memory state = VMState.decode(stateData);
-        if (!state.exited) revert StateNotExited();
-        if (!InferenceLayout.isOutputOf(output, siblings, state.memRoot)) revert OutputNotInState();
+        (, uint8 exitCode, bool exited, uint64 steps) = VMState.summarize(stateData);
+        _checkFinal(exited, steps, request.stepLimit);
+        bytes32 finalStateHash = keccak256(stateData);
+        uint256 committedAt = _useCommitment(requestId, finalStateHash);
 
         claimId = ++claimCount;
         claims[claimId] = Claim({
             claimant: msg.sender,
             submittedAt: uint64(block.timestamp),
             status: ClaimStatus.Live,
-            bondPaidOut: false,
             requestId: uint64(requestId),
-            steps: state.step,
+            steps: steps,
             openGames: 0,
-            finalStateHash: keccak256(stateData)
+            bestGame: 0,
+            finalStateHash: finalStateHash
         });
-        request.status = RequestStatus.Claimed;
-        request.liveClaim = uint64(claimId);
-        emit ClaimSubmitted(requestId, claimId, msg.sender, keccak256(stateData), state.step, state.exitCode, output);
+        request.liveClaims += 1;
+        Lead storage lead = leadOf[_resultKey(requestId, finalStateHash)];
+        if (lead.claimId == 0 || committedAt < lead.committedAt) {
+            (lead.claimId, lead.committedAt) = (uint64(claimId), uint64(committedAt));
+        }
+        emit ClaimSubmitted(requestId, claimId, msg.sender, finalStateHash, steps, exited, exitCode);
     }
 
-    /// @notice Make a claim final once its window has passed and its games are over. Anyone may call it
-    ///         with the claim's arguments (from ClaimSubmitted); the output is stored as the result.
-    function finalize(uint256 requestId, bytes calldata stateData, bytes calldata output, bytes32[4] calldata siblings)
+    /// @notice Make a claim the request's result once its window has passed with no open game. Anyone may
+    ///         call it with the claim's final state (from the claimant or a re-run) and its output region.
+    ///         The claimant is paid its bond back; the fee goes to the claim that committed to this result
+    ///         first (usually this one); payments that bounce become credits. The consumer, if any, is then
+    ///         called with exactly `callbackGasLimit` gas.
+    /// @param output The output region's bytes in the final state (empty when the step limit was reached).
+    /// @param siblings The roots that prove `output` under the state's memory root (nodes 19, 8, 5, 3).
+    function finalize(uint256 claimId, bytes calldata stateData, bytes calldata output, bytes32[4] calldata siblings)
         external
     {
-        Request storage request = requests[requestId];
-        if (request.status != RequestStatus.Claimed) revert RequestNotOpen(requestId);
-        uint256 claimId = request.liveClaim;
-        Claim storage claim = claims[claimId];
+        Claim storage claim = _liveClaim(claimId);
+        uint256 requestId = claim.requestId;
+        Request storage request = _openRequest(requestId);
         if (block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
         if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
-        if (keccak256(stateData) != claim.finalStateHash) revert FinalStateMismatch();
-        VMState.State memory state = VMState.decode(stateData);
-        if (!InferenceLayout.isOutputOf(output, siblings, state.memRoot)) revert OutputNotInState();
+        bytes32 finalStateHash = claim.finalStateHash;
+        if (keccak256(stateData) != finalStateHash) revert FinalStateMismatch();
+        (bytes32 memRoot, uint8 exitCode, bool exited,) = VMState.summarize(stateData);
+        if (exited ? !InferenceLayout.isOutputOf(output, siblings, memRoot) : output.length != 0) {
+            revert OutputNotInState();
+        }
 
         claim.status = ClaimStatus.Finalized;
-        request.status = RequestStatus.Finalized;
-        results[requestId] = Result(state.exitCode, output);
-        _credit(claim.claimant, request.fee + (claim.bondPaidOut ? 0 : claimBond));
-        claim.bondPaidOut = true;
-        emit ResultFinalized(requestId, claimId, state.exitCode, output);
+        (request.status, request.exited, request.exitCode) = (RequestStatus.Finalized, exited, exitCode);
+        request.liveClaims -= 1;
+        request.finalClaim = uint64(claimId);
+        request.outputHash = keccak256(output);
+        uint256 feeClaimId = leadOf[_resultKey(requestId, finalStateHash)].claimId;
+        address feeEarner = claims[feeClaimId].claimant;
+        emit ResultFinalized(requestId, claimId, feeClaimId, exited, exitCode, output);
+        if (feeEarner == claim.claimant) {
+            _pay(claim.claimant, request.fee + claimBond);
+        } else {
+            _pay(claim.claimant, claimBond);
+            _pay(feeEarner, request.fee);
+        }
 
-        if (request.consumer != address(0)) {
-            try IInferenceConsumer(request.consumer).onInferenceResult{gas: callbackGasLimit}(
-                requestId, state.exitCode, output
-            ) {} catch {
-                emit CallbackFailed(requestId, request.consumer);
-            }
+        address consumer = request.consumer;
+        if (consumer != address(0)) {
+            bytes memory callback =
+                abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, exited, exitCode, output));
+            if (!_callWithExactGas(consumer, callback)) emit CallbackFailed(requestId, consumer);
         }
     }
 
-    /// @notice The final result of a request, if it has one.
-    function resultOf(uint256 requestId) external view returns (bool isFinal, uint8 exitCode, bytes memory output) {
-        if (requests[requestId].status != RequestStatus.Finalized) return (false, 0, "");
-        Result storage result = results[requestId];
-        return (true, result.exitCode, result.output);
+    /// @notice Settle a live claim of a request whose result is final: a claim of the same final state gets
+    ///         its bond back; a claim of another result, unchallenged through its window, forfeits its bond
+    ///         (all of it is burned). Anyone may call it.
+    function settle(uint256 claimId) external {
+        Claim storage claim = _liveClaim(claimId);
+        Request storage request = requests[claim.requestId];
+        if (request.status != RequestStatus.Finalized) revert RequestNotFinalized(claim.requestId);
+        if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
+        bool agrees = claim.finalStateHash == claims[request.finalClaim].finalStateHash;
+        if (!agrees && block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
+
+        claim.status = agrees ? ClaimStatus.Retired : ClaimStatus.Forfeited;
+        request.liveClaims -= 1;
+        emit ClaimSettled(claim.requestId, claimId, claim.status);
+        if (agrees) {
+            _credit(claim.claimant, claimBond);
+        } else {
+            _burn(claimBond);
+        }
     }
 
     // --- dispute games -------------------------------------------------------------------------------
@@ -314,23 +542,25 @@ contract InferenceRegistry {
     /// @notice Dispute a live claim within its window, with a bond (msg.value == challengeBond). The game
     ///         starts agreed on the request's start state (step 0) and disputed at the claim's final step.
     function challenge(uint256 claimId) external payable returns (uint256 gameId) {
-        Claim storage claim = claims[claimId];
-        if (claim.status != ClaimStatus.Live) revert ClaimNotLive(claimId);
+        Claim storage claim = _liveClaim(claimId);
         if (block.timestamp >= claim.submittedAt + challengeWindow) revert ChallengeWindowClosed(claimId);
+        if (msg.sender == claim.claimant) revert OwnClaim(claimId);
         if (gameOf[claimId][msg.sender] != 0) revert AlreadyChallenged(claimId, msg.sender);
         if (msg.value != challengeBond) revert WrongPayment(challengeBond, msg.value);
 
         gameId = ++gameCount;
         games[gameId] = Game({
-            claimId: claimId,
             challenger: msg.sender,
             status: GameStatus.Active,
             turn: Turn.Defender,
+            claimId: uint64(claimId),
             lo: 0,
             hi: claim.steps,
             lastMoveAt: uint64(block.timestamp),
             defenderClock: uint64(clockBudget),
             challengerClock: uint64(clockBudget),
+            rounds: 0,
+            challengerMove: uint64(++moveCount),
             loHash: requests[claim.requestId].startStateHash,
             hiHash: claim.finalStateHash,
             bisection: bytes32(0)
@@ -343,8 +573,9 @@ contract InferenceRegistry {
     /// @notice The defender's move: the state hashes at the interior points of [lo, hi] (see `points`).
     function bisect(uint256 gameId, bytes32[] calldata hashes) external {
         Game storage game = _activeGame(gameId);
-        if (msg.sender != claims[game.claimId].claimant) revert NotYourTurn(gameId, msg.sender);
-        if (game.turn != Turn.Defender) revert NotYourTurn(gameId, msg.sender);
+        if (msg.sender != claims[game.claimId].claimant || game.turn != Turn.Defender) {
+            revert NotYourTurn(gameId, msg.sender);
+        }
         if (game.hi - game.lo <= 1) revert WrongPhase(gameId);
         uint256 segments = segmentCount(game.lo, game.hi);
         if (hashes.length != segments - 1) revert WrongHashCount(segments - 1, hashes.length);
@@ -371,7 +602,9 @@ contract InferenceRegistry {
         (game.lo, game.hi) = (_point(lo, hi, segments, segment), _point(lo, hi, segments, segment + 1));
         (game.loHash, game.hiHash) = (startHash, endHash);
         game.turn = Turn.Defender;
-        emit SegmentSelected(gameId, game.lo, game.hi);
+        game.rounds += 1;
+        game.challengerMove = uint64(++moveCount);
+        emit SegmentSelected(gameId, segment, game.lo, game.hi);
     }
 
     /// @notice Settle a game narrowed to one step by executing it: the defender wins if MIPS.step from the
@@ -395,6 +628,36 @@ contract InferenceRegistry {
         _end(gameId, game, defenderToMove ? GameStatus.ChallengerWon : GameStatus.DefenderWon);
     }
 
+    // --- views -------------------------------------------------------------------------------------
+
+    /// @notice A request, by id (all zero for an unknown id).
+    function getRequest(uint256 requestId) external view returns (Request memory) {
+        return requests[requestId];
+    }
+
+    /// @notice A claim, by id (all zero for an unknown id).
+    function getClaim(uint256 claimId) external view returns (Claim memory) {
+        return claims[claimId];
+    }
+
+    /// @notice A game, by id (all zero for an unknown id).
+    function getGame(uint256 gameId) external view returns (Game memory) {
+        return games[gameId];
+    }
+
+    /// @notice The final result of a request, if it has one.
+    function resultOf(uint256 requestId) external view returns (bool isFinal, Result memory result) {
+        Request storage request = requests[requestId];
+        if (request.status != RequestStatus.Finalized) return (false, result);
+        return (true, Result(request.exited, request.exitCode, request.outputHash));
+    }
+
+    /// @notice Whether `output` is the final output of a request (for contracts handed the bytes later).
+    function isFinalOutput(uint256 requestId, bytes calldata output) external view returns (bool) {
+        Request storage request = requests[requestId];
+        return request.status == RequestStatus.Finalized && request.outputHash == keccak256(output);
+    }
+
     /// @notice Segments of a dissection of [lo, hi]: k, or fewer when the interval is shorter.
     function segmentCount(uint64 lo, uint64 hi) public view returns (uint256) {
         uint256 width = hi - lo;
@@ -414,24 +677,68 @@ contract InferenceRegistry {
 
     /// @notice Pay out everything credited to the caller.
     function withdraw() external {
-        uint256 amount = balances[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        balances[msg.sender] = 0;
-        emit Withdrawn(msg.sender, amount);
-        (bool sent,) = msg.sender.call{value: amount}("");
-        if (!sent) revert TransferFailed();
+        _withdraw(payable(msg.sender));
+    }
+
+    /// @notice Pay out everything credited to the caller, to `to` (for accounts that cannot receive ether).
+    function withdrawTo(address payable to) external {
+        _withdraw(to);
     }
 
     // --- internals -----------------------------------------------------------------------------------
 
-    function _point(uint64 lo, uint64 hi, uint256 segments, uint256 index) private pure returns (uint64) {
-        return uint64(lo + (uint256(hi - lo) * index) / segments);
+    function _validate(Parameters memory p) private pure {
+        if (p.arity < MIN_ARITY || p.arity > MAX_ARITY) revert InvalidParameter("arity");
+        // a burned share of zero would let a party win its own forfeited bond back in full
+        if (p.burnShareBps == 0 || p.burnShareBps > BPS) revert InvalidParameter("burnShareBps");
+        if (p.claimBond * p.burnShareBps < BPS) revert InvalidParameter("claimBond");
+        if (p.challengeBond * p.burnShareBps < BPS) revert InvalidParameter("challengeBond");
+        if (p.challengeWindow == 0 || p.challengeWindow > MAX_WINDOW) revert InvalidParameter("challengeWindow");
+        if (p.clockBudget == 0 || p.clockBudget > MAX_CLOCK) revert InvalidParameter("clockBudget");
+        if (p.maxStepLimit == 0 || p.maxStepLimit > type(uint64).max) revert InvalidParameter("maxStepLimit");
+        if (p.requestTimeout == 0 || p.requestTimeout > MAX_REQUEST_TIMEOUT) revert InvalidParameter("requestTimeout");
+        if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert InvalidParameter("callbackGasLimit");
+    }
+
+    function _openRequest(uint256 requestId) private view returns (Request storage request) {
+        request = requests[requestId];
+        if (request.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (request.status != RequestStatus.Open) revert RequestNotOpen(requestId);
+    }
+
+    function _liveClaim(uint256 claimId) private view returns (Claim storage claim) {
+        claim = claims[claimId];
+        if (claim.status == ClaimStatus.None) revert UnknownClaim(claimId);
+        if (claim.status != ClaimStatus.Live) revert ClaimNotLive(claimId);
     }
 
     function _activeGame(uint256 gameId) private view returns (Game storage game) {
         game = games[gameId];
         if (game.status == GameStatus.None) revert UnknownGame(gameId);
         if (game.status != GameStatus.Active) revert GameNotActive(gameId);
+    }
+
+    /// @dev A claimable final state: exited within the step limit, or not exited at exactly the limit.
+    function _checkFinal(bool exited, uint64 step, uint64 stepLimit) private pure {
+        if (step > stepLimit) revert StepLimitExceeded(step, stepLimit);
+        if (!exited && step != stepLimit) revert StateNotFinal(step, stepLimit);
+    }
+
+    /// @dev The caller committed to this result in an earlier block; the commitment is used up. Returns the
+    ///      block of the commitment.
+    function _useCommitment(uint256 requestId, bytes32 finalStateHash) private returns (uint256 committedAt) {
+        bytes32 commitment = commitmentOf(requestId, finalStateHash, msg.sender);
+        committedAt = commitments[commitment];
+        if (committedAt == 0 || committedAt >= block.number) revert NoCommitment(commitment);
+        delete commitments[commitment];
+    }
+
+    function _resultKey(uint256 requestId, bytes32 finalStateHash) private pure returns (bytes32) {
+        return keccak256(abi.encode(requestId, finalStateHash));
+    }
+
+    function _point(uint64 lo, uint64 hi, uint256 segments, uint256 index) private pure returns (uint64) {
+        return uint64(lo + (uint256(hi - lo) * index) / segments);
     }
 
     /// @dev Charge the mover's clock for the time since the last move, and restart it for the other side.
@@ -447,34 +754,96 @@ contract InferenceRegistry {
         game.lastMoveAt = uint64(block.timestamp);
     }
 
-    /// @dev Close a game and pay its bonds: a winning defender takes the challenger's bond; a winning
-    ///      challenger gets its bond back plus the claim's bond (once per claim), and the claim is rejected.
+    /// @dev Close a game and pay its bonds. A winning defender takes the challenger's bond (less the burned
+    ///      share). A winning challenger gets its own bond back and rejects the claim; the claim's bond is
+    ///      paid when its last game ends, to the best challenger-won game (less the burned share).
     function _end(uint256 gameId, Game storage game, GameStatus outcome) private {
         game.status = outcome;
-        Claim storage claim = claims[game.claimId];
+        uint256 claimId = game.claimId;
+        Claim storage claim = claims[claimId];
         claim.openGames -= 1;
         emit GameEnded(gameId, outcome);
+
         if (outcome == GameStatus.DefenderWon) {
-            _credit(claim.claimant, challengeBond);
-            return;
+            _forfeit(challengeBond, claim.claimant);
+        } else {
+            _credit(game.challenger, challengeBond);
+            if (claim.bestGame == 0 || _outranks(game, games[claim.bestGame])) claim.bestGame = uint64(gameId);
+            if (claim.status == ClaimStatus.Live) {
+                claim.status = ClaimStatus.Rejected;
+                requests[claim.requestId].liveClaims -= 1;
+                emit ClaimRejected(claim.requestId, claimId);
+            }
         }
-        uint256 award = challengeBond;
-        if (!claim.bondPaidOut) {
-            claim.bondPaidOut = true;
-            award += claimBond;
-        }
-        _credit(game.challenger, award);
-        if (claim.status == ClaimStatus.Live) {
-            claim.status = ClaimStatus.Rejected;
-            Request storage request = requests[claim.requestId];
-            request.status = RequestStatus.Open;
-            request.liveClaim = 0;
-            emit ClaimRejected(claim.requestId, game.claimId);
+        if (claim.status == ClaimStatus.Rejected && claim.openGames == 0) {
+            address winner = games[claim.bestGame].challenger;
+            emit ClaimBondAwarded(claimId, claim.bestGame, winner);
+            _forfeit(claimBond, winner);
         }
     }
 
+    /// @dev Which of two challenger-won games earns the claim's bond: the one that went more rounds, then
+    ///      the one whose challenger made its last move first. A copier of another challenger's moves is
+    ///      always a round behind or later on the same round, whichever game it opened first.
+    function _outranks(Game storage a, Game storage b) private view returns (bool) {
+        if (a.rounds != b.rounds) return a.rounds > b.rounds;
+        return a.challengerMove < b.challengerMove;
+    }
+
+    /// @dev A forfeited bond: the burned share is burned, the rest credited to `to`.
+    function _forfeit(uint256 amount, address to) private {
+        uint256 burnedShare = amount * burnShareBps / BPS;
+        _burn(burnedShare);
+        _credit(to, amount - burnedShare);
+    }
+
+    function _burn(uint256 amount) private {
+        if (amount == 0) return;
+        burned += amount;
+        emit Burned(amount);
+    }
+
     function _credit(address account, uint256 amount) private {
+        if (amount == 0) return;
         balances[account] += amount;
         emit Credited(account, amount);
+    }
+
+    /// @dev Send `amount` to `to` with only the 2,300-gas stipend (nothing it does can re-enter usefully); if
+    ///      it refuses, credit it instead. Every state change is made before this is called.
+    function _pay(address to, uint256 amount) private {
+        if (amount == 0) return;
+        bool sent;
+        assembly ("memory-safe") {
+            sent := call(0, to, amount, 0, 0, 0, 0)
+        }
+        if (sent) {
+            emit Paid(to, amount);
+        } else {
+            _credit(to, amount);
+        }
+    }
+
+    function _withdraw(address payable to) private {
+        uint256 amount = balances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        balances[msg.sender] = 0;
+        emit Withdrawn(msg.sender, to, amount);
+        (bool sent,) = to.call{value: amount}("");
+        if (!sent) revert TransferFailed();
+    }
+
+    /// @dev Call `target` with exactly `callbackGasLimit` gas, or revert if the caller of the transaction
+    ///      sent too little for that (EIP-150 forwards at most 63/64 of what is left). A target without code
+    ///      is not called. The return data is never copied, so the callee cannot make this call expensive.
+    function _callWithExactGas(address target, bytes memory data) private returns (bool success) {
+        if (target.code.length == 0) return false;
+        uint256 gasLimit = callbackGasLimit;
+        uint256 required = gasLimit + gasLimit / (CALL_GAS_DIVISOR - 1) + CALLBACK_GAS_RESERVE;
+        uint256 available = gasleft();
+        if (available < required) revert InsufficientGasForCallback(required, available);
+        assembly ("memory-safe") {
+            success := call(gasLimit, target, 0, add(data, 32), mload(data), 0, 0)
+        }
     }
 }

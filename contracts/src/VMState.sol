@@ -57,6 +57,26 @@ library VMState {
         }
     }
 
+    /// @notice What a claim needs of a state, read from its encoding without decoding the registers;
+    ///         reverts on a malformed encoding like `decode`.
+    function summarize(bytes calldata data)
+        internal
+        pure
+        returns (bytes32 memRoot, uint8 exitCode, bool exited, uint64 step)
+    {
+        if (data.length != ENCODED_BYTES) revert InvalidStateLength(data.length);
+        uint256 offset;
+        assembly ("memory-safe") {
+            offset := data.offset
+        }
+        memRoot = bytes32(_load(offset, 0, 256));
+        exitCode = uint8(_load(offset, EXIT_CODE_OFFSET, 8));
+        uint8 exitedFlag = uint8(_load(offset, EXITED_OFFSET, 8));
+        if (exitedFlag > 1) revert InvalidExitedFlag(exitedFlag);
+        exited = exitedFlag == 1;
+        step = uint64(_load(offset, STEP_OFFSET, 64));
+    }
+
     /// @notice keccak256 of the state's encoding.
     function hash(State memory s) internal pure returns (bytes32 stateHash) {
         bytes memory encoded = encode(s);

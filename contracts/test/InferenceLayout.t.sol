@@ -47,4 +47,19 @@ contract InferenceLayoutTest is TestBase {
         bytes32 root = InferenceLayout.initialMemoryRoot(program, InferenceLayout.regionRoot(input), modelRoot);
         assertEq(root, m.root(), "memRoot0");
     }
+
+    function test_TheZeroHashTableIsTheRootsOfZeroSubtrees() public pure {
+        bytes32 node;
+        for (uint256 height = 0; height <= 30; ++height) {
+            assertEq(InferenceLayout.zeroRoot(height), node, "zero root");
+            node = keccak256(abi.encodePacked(node, node));
+        }
+    }
+
+    function testFuzz_RegionRootOfLongerData(uint16 length, uint8 fill) public pure {
+        bytes memory data = new bytes(uint256(length) % 300);
+        for (uint256 i = 0; i < data.length; ++i) data[i] = bytes1(uint8(fill + i));
+        SparseMemory.Memory memory m = _withRegion(SparseMemory.empty(), INPUT, data);
+        assertEq(InferenceLayout.regionRoot(data), m.subtreeRoot(INPUT_SUBTREE_HEIGHT, INPUT >> 5), "region root");
+    }
 }

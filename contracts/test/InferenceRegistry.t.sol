@@ -2,18 +2,18 @@
 pragma solidity ^0.8.24;
 
 import {IInferenceConsumer, InferenceRegistry} from "../src/InferenceRegistry.sol";
-import {InferenceLayout} from "../src/InferenceLayout.sol";
-import {MIPS} from "../src/MIPS.sol";
 import {VMState} from "../src/VMState.sol";
 import {SparseMemory} from "./helpers/SparseMemory.sol";
-import {TestBase} from "./helpers/TestBase.sol";
+import {RegistryFixture} from "./helpers/RegistryFixture.sol";
 
 contract Consumer is IInferenceConsumer {
     uint256 public lastRequest;
+    bool public lastExited;
     bytes public lastOutput;
 
-    function onInferenceResult(uint256 requestId, uint8, bytes calldata output) external {
+    function onInferenceResult(uint256 requestId, bool exited, uint8, bytes calldata output) external {
         lastRequest = requestId;
+        lastExited = exited;
         lastOutput = output;
     }
 }
@@ -26,15 +26,20 @@ contract Reentrant {
         registry = registry_;
     }
 
-    function claim(uint256 requestId, bytes calldata state, bytes calldata output, bytes32[4] calldata siblings)
-        external
-        payable
-    {
-        registry.submitClaim{value: msg.value}(requestId, state, output, siblings);
+    function commit(bytes32 commitment) external {
+        registry.commitClaim(commitment);
+    }
+
+    function claim(uint256 requestId, bytes calldata state) external payable returns (uint256) {
+        return registry.submitClaim{value: msg.value}(requestId, state);
     }
 
     function withdraw() external {
         registry.withdraw();
+    }
+
+    function withdrawTo(address payable to) external {
+        registry.withdrawTo(to);
     }
 
     receive() external payable {
@@ -42,316 +47,361 @@ contract Reentrant {
     }
 }
 
-/// @notice The registry and dispute game on a real trace: a program of NOPS no-ops, `addiu v0, zero, 4246`
-///         and `syscall` (exit_group(0)), whose states and step proofs the test builds, so every game ends
-///         in a real MIPS.step.
-contract InferenceRegistryTest is TestBase {
+/// @notice The registry's rules, one at a time: claims, games, finalization, settlement, cancellation,
+///         parameters and every revert path. Attacks are in InferenceRegistryAttacks.t.sol.
+contract InferenceRegistryTest is RegistryFixture {
     using SparseMemory for SparseMemory.Memory;
 
-    uint32 internal constant ENTRY = 0x1000;
-    uint256 internal constant NOPS = 21;
-    uint64 internal constant STEPS = uint64(NOPS + 2);
-    uint256 internal constant ARITY = 4;
-    uint256 internal constant BOND = 1 ether;
-    uint256 internal constant WINDOW = 1 hours;
-    uint256 internal constant CLOCK = 1 days;
-    uint256 internal constant FEE = 0.5 ether;
+    // --- claims and finalization -----------------------------------------------------------------
 
-    MIPS internal mips;
-    InferenceRegistry internal registry;
-    SparseMemory.Memory internal program;
-    bytes32 internal programRoot;
-    uint256 internal requestId;
-
-    address internal constant CLAIMANT = address(0xC1A1);
-    address internal constant CHALLENGER = address(0xC4A1);
-    address internal constant SECOND_CHALLENGER = address(0xC4A2);
-
-    function setUp() public {
-        mips = new MIPS();
-        registry = new InferenceRegistry(
-            mips, InferenceRegistry.Parameters(ARITY, BOND, BOND, WINDOW, CLOCK, 100_000)
-        );
-        SparseMemory.Memory memory m = SparseMemory.empty();
-        m = m.withWord(ENTRY + uint32(4 * NOPS), 0x24021096); // addiu v0, zero, 4246
-        m = m.withWord(ENTRY + uint32(4 * NOPS + 4), 0x0000000C); // syscall
-        program.addrs = m.addrs;
-        program.leaves = m.leaves;
-        programRoot = m.subtreeRoot(InferenceLayout.REGION_HEIGHT, 0);
-        uint256 programId = registry.registerProgram(programRoot, ENTRY);
-        uint256 modelId = registry.registerModel(InferenceLayout.zeroRoot(25), keccak256(""), "empty");
-        requestId = registry.requestInference{value: FEE}(programId, modelId, "", address(0));
-        vm.deal(CLAIMANT, 10 ether);
-        vm.deal(CHALLENGER, 10 ether);
-        vm.deal(SECOND_CHALLENGER, 10 ether);
-    }
-
-    // --- the honest trace --------------------------------------------------------------------
-
-    function _memory() internal view returns (SparseMemory.Memory memory m) {
-        m.addrs = program.addrs;
-        m.leaves = program.leaves;
-    }
-
-    function honestState(uint64 step) internal view returns (VMState.State memory s) {
-        s.memRoot = _memory().root();
-        s.heap = InferenceLayout.HEAP_START;
-        s.registers[29] = InferenceLayout.STACK_TOP;
-        uint64 executed = step > STEPS ? STEPS : step;
-        s.step = executed;
-        s.pc = ENTRY + uint32(4 * (executed > NOPS + 1 ? NOPS + 1 : executed));
-        s.nextPC = s.pc + 4;
-        if (executed > NOPS) s.registers[2] = 4246;
-        if (executed == STEPS) s.exited = true;
-    }
-
-    function honestHash(uint64 step) internal view returns (bytes32) {
-        return VMState.hash(honestState(step));
-    }
-
-    function siblings() internal view returns (bytes32[4] memory s) {
-        bytes32 zero23 = InferenceLayout.zeroRoot(23);
-        s = [zero23, keccak256(abi.encodePacked(programRoot, zero23)), InferenceLayout.zeroRoot(25), InferenceLayout.zeroRoot(26)];
-    }
-
-    function claimAs(address claimant, VMState.State memory finalState) internal returns (uint256) {
-        vm.prank(claimant);
-        return registry.submitClaim{value: BOND}(requestId, VMState.encode(finalState), "", siblings());
-    }
-
-    /// @dev Finalize `id` with the honest claim's arguments.
-    function finalizeHonest(uint256 id) internal {
-        registry.finalize(id, VMState.encode(honestState(STEPS)), "", siblings());
+    function test_AnUnchallengedClaimBecomesFinalAfterItsWindow() public {
+        uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
+        vm.warp(timestamp() + WINDOW - 1);
+        bytes memory finalState = VMState.encode(honestState(STEPS));
+        bytes32[4] memory s = siblings();
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowOpen.selector, claimId));
+        registry.finalize(claimId, finalState, "", s);
+        vm.warp(timestamp() + 1);
+        uint256 before = CLAIMANT.balance;
+        finalizeWith(claimId, honestState(STEPS));
+        assertEq(CLAIMANT.balance - before, FEE + CLAIM_BOND, "paid directly");
+        assertEq(registry.balances(CLAIMANT), 0, "nothing left to withdraw");
+        (bool final_, InferenceRegistry.Result memory result) = registry.resultOf(requestId);
+        assertTrue(final_ && result.exited && result.exitCode == 0, "final result");
+        assertEq(result.outputHash, keccak256(""), "the output's hash");
+        assertTrue(registry.isFinalOutput(requestId, "") && !registry.isFinalOutput(requestId, "7"), "output check");
+        assertEq(received(CLAIMANT), FEE + CLAIM_BOND, "fee and bond");
+        assertTrue(claimStatus(claimId) == InferenceRegistry.ClaimStatus.Finalized, "claim final");
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimNotLive.selector, claimId));
+        registry.finalize(claimId, finalState, "", s);
     }
 
     function test_FinalizeChecksTheClaimedStateAndOutput() public {
-        claimAs(CLAIMANT, honestState(STEPS));
-        vm.warp(block.timestamp + WINDOW);
+        uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
+        vm.warp(timestamp() + WINDOW);
         bytes memory other = VMState.encode(lyingFinalState());
         bytes memory finalState = VMState.encode(honestState(STEPS));
         bytes32[4] memory s = siblings();
         vm.expectRevert(InferenceRegistry.FinalStateMismatch.selector);
-        registry.finalize(requestId, other, "", s);
+        registry.finalize(claimId, other, "", s);
         vm.expectRevert(InferenceRegistry.OutputNotInState.selector);
-        registry.finalize(requestId, finalState, "forged", s);
-        finalizeHonest(requestId);
+        registry.finalize(claimId, finalState, "forged", s);
+        finalizeWith(claimId, honestState(STEPS));
     }
 
-    function lyingFinalState() internal view returns (VMState.State memory s) {
-        s = honestState(STEPS);
-        s.exitCode = 7; // a different result of the same run
+    function test_ClaimsMustBeFinal() public {
+        VMState.State memory midway = honestState(3);
+        commit(CLAIMANT, requestId, midway);
+        vm.roll(blockNumber() + 1);
+        bytes memory midwayState = VMState.encode(midway);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.StateNotFinal.selector, 3, STEP_LIMIT));
+        registry.submitClaim{value: CLAIM_BOND}(requestId, midwayState);
+
+        bytes memory finalState = VMState.encode(honestState(STEPS));
+        commit(CLAIMANT, requestId, honestState(STEPS));
+        vm.roll(blockNumber() + 1);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPayment.selector, CLAIM_BOND, 1));
+        registry.submitClaim{value: 1}(requestId, finalState);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(VMState.InvalidStateLength.selector, 3));
+        registry.submitClaim{value: CLAIM_BOND}(requestId, hex"010203");
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.UnknownRequest.selector, 99));
+        registry.submitClaim{value: CLAIM_BOND}(99, finalState);
     }
 
-    // --- playing -----------------------------------------------------------------------------------
+    function test_ARevealNeedsTheCallersCommitmentFromAnEarlierBlock() public {
+        VMState.State memory honest = honestState(STEPS);
+        bytes memory finalState = VMState.encode(honest);
+        bytes32 mine = registry.commitmentOf(requestId, VMState.hash(honest), CLAIMANT);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NoCommitment.selector, mine));
+        registry.submitClaim{value: CLAIM_BOND}(requestId, finalState); // never committed
 
-    function gameBounds(uint256 gameId) internal view returns (uint64 lo, uint64 hi) {
-        (,,,, lo, hi,,,,,,) = registry.games(gameId);
+        commit(CLAIMANT, requestId, honest);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NoCommitment.selector, mine));
+        registry.submitClaim{value: CLAIM_BOND}(requestId, finalState); // same block
+
+        vm.roll(blockNumber() + 1);
+        bytes32 theirs = registry.commitmentOf(requestId, VMState.hash(honest), CHALLENGER);
+        vm.prank(CHALLENGER);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NoCommitment.selector, theirs));
+        registry.submitClaim{value: CLAIM_BOND}(requestId, finalState); // someone else's commitment
+
+        uint256 claimId = reveal(CLAIMANT, requestId, honest);
+        assertEq(registry.commitments(mine), 0, "a commitment is used once");
+        assertEq(registry.getClaim(claimId).steps, STEPS, "steps from the state");
     }
 
-    function gameStatus(uint256 gameId) internal view returns (InferenceRegistry.GameStatus status) {
-        (,, status,,,,,,,,,) = registry.games(gameId);
+    function test_SeveralClaimsAreLiveAtOnceAndTheFirstToOutliveItsWindowWins() public {
+        uint256 lie = claimAs(LIAR, lyingFinalState());
+        vm.warp(timestamp() + 10);
+        // two independent honest workers, both committed before either revealed
+        commit(CLAIMANT, requestId, honestState(STEPS));
+        commit(SECOND_CHALLENGER, requestId, honestState(STEPS));
+        vm.roll(blockNumber() + 1);
+        uint256 honest = reveal(CLAIMANT, requestId, honestState(STEPS));
+        vm.warp(timestamp() + 10);
+        vm.roll(blockNumber() + 1);
+        uint256 duplicate = reveal(SECOND_CHALLENGER, requestId, honestState(STEPS));
+        assertEq(registry.getRequest(requestId).liveClaims, 3, "three live claims");
+
+        uint256 gameId = challengeAs(CHALLENGER, lie);
+        play(gameId, LIAR, CHALLENGER, STEPS, 0);
+        assertTrue(claimStatus(lie) == InferenceRegistry.ClaimStatus.Rejected, "the lie is rejected");
+
+        vm.warp(timestamp() + WINDOW);
+        finalizeWith(honest, honestState(STEPS));
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
+        finalizeWith(duplicate, honestState(STEPS));
+        registry.settle(duplicate);
+        assertTrue(claimStatus(duplicate) == InferenceRegistry.ClaimStatus.Retired, "the duplicate retires");
+        assertEq(received(SECOND_CHALLENGER), CLAIM_BOND, "with its bond back");
+        assertEq(received(CLAIMANT), FEE + CLAIM_BOND, "fee to the final claim");
+        assertEq(registry.getRequest(requestId).liveClaims, 0, "no live claim left");
     }
 
-    /// @dev Defender hashes for the interior points: honest before `divergence`, made up from it on.
-    function defenderHashes(uint64 lo, uint64 hi, uint64 divergence) internal view returns (bytes32[] memory hashes) {
-        uint64[] memory at = registry.points(lo, hi);
-        hashes = new bytes32[](at.length - 2);
-        for (uint256 i = 0; i < hashes.length; ++i) {
-            uint64 step = at[i + 1];
-            hashes[i] = step < divergence ? honestHash(step) : keccak256(abi.encode("lie", step));
-        }
+    function test_SettlingAClaimOfAnotherResult() public {
+        uint256 honest = claimAs(CLAIMANT, honestState(STEPS));
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotFinalized.selector, requestId));
+        registry.settle(honest);
+        vm.warp(timestamp() + WINDOW - 10);
+        uint256 lie = claimAs(LIAR, lyingFinalState()); // nobody challenges it
+        vm.warp(timestamp() + 10);
+        finalizeWith(honest, honestState(STEPS));
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowOpen.selector, lie));
+        registry.settle(lie); // it may still be challenged
+        vm.warp(timestamp() + WINDOW);
+        uint256 burnedBefore = registry.burned();
+        registry.settle(lie);
+        assertTrue(claimStatus(lie) == InferenceRegistry.ClaimStatus.Forfeited, "forfeited");
+        assertEq(registry.burned() - burnedBefore, CLAIM_BOND, "its whole bond is burned");
+        assertEq(received(LIAR), 0, "the liar gets nothing back");
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimNotLive.selector, lie));
+        registry.settle(lie);
     }
 
-    /// @dev The first segment whose end the honest challenger disagrees with (the last one, whose end is
-    ///      the disputed hash itself, if it agrees with every interior hash).
-    function firstDisputed(uint64 lo, uint64 hi, bytes32[] memory hashes) internal view returns (uint256) {
-        uint64[] memory at = registry.points(lo, hi);
-        for (uint256 i = 0; i < hashes.length; ++i) {
-            if (hashes[i] != honestHash(at[i + 1])) return i;
-        }
-        return hashes.length;
+    function test_SettlingWaitsForTheClaimsGames() public {
+        uint256 honest = claimAs(CLAIMANT, honestState(STEPS));
+        uint256 lie = claimAs(LIAR, lyingFinalState());
+        uint256 gameId = challengeAs(CHALLENGER, lie);
+        vm.warp(timestamp() + WINDOW);
+        finalizeWith(honest, honestState(STEPS));
+        vm.warp(timestamp() + WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GamesStillOpen.selector, lie, 1));
+        registry.settle(lie);
+        vm.warp(timestamp() + CLOCK + 1);
+        registry.timeout(gameId); // the liar never bisected
+        assertTrue(claimStatus(lie) == InferenceRegistry.ClaimStatus.Rejected, "rejected by its game");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + CLAIM_BOND / 2, "bond back + half the claim's");
     }
 
-    function resolveHonestly(uint256 gameId) internal {
-        (uint64 lo,) = gameBounds(gameId);
-        VMState.State memory pre = honestState(lo);
-        SparseMemory.Memory memory m = _memory();
-        registry.resolve(gameId, VMState.encode(pre), abi.encodePacked(m.proof(pre.pc), m.proof(pre.pc)));
-    }
+    function test_AStepLimitClaimEndsANeverExitingRequest() public {
+        uint256 id = request(loopProgramId, LOOP_LIMIT);
+        bytes32[4] memory s = siblings();
+        VMState.State memory beyond = loopState(LOOP_LIMIT + 2);
+        commit(CLAIMANT, id, beyond);
+        vm.roll(blockNumber() + 1);
+        bytes memory beyondState = VMState.encode(beyond);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.StepLimitExceeded.selector, LOOP_LIMIT + 2, LOOP_LIMIT));
+        registry.submitClaim{value: CLAIM_BOND}(id, beyondState);
 
-    /// @dev Plays a whole game; `divergence` > STEPS makes the defender honest; `choices` drive a lying
-    ///      challenger when the defender is honest.
-    function play(uint256 gameId, uint64 divergence, uint256 choices) internal {
-        (uint64 lo, uint64 hi) = gameBounds(gameId);
-        while (hi - lo > 1) {
-            bytes32[] memory hashes = defenderHashes(lo, hi, divergence);
+        VMState.State memory atLimit = loopState(LOOP_LIMIT);
+        uint256 claimId = claimFor(CLAIMANT, id, atLimit);
+
+        // a challenger who disputes it loses: the claim is the true state at the limit
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        uint256 choices = 0x2F3A;
+        while (game(gameId).hi - game(gameId).lo > 1) {
+            InferenceRegistry.Game memory g = game(gameId);
+            uint64[] memory steps = registry.points(g.lo, g.hi);
+            bytes32[] memory hashes = new bytes32[](steps.length - 2);
+            for (uint256 i = 0; i < hashes.length; ++i) {
+                hashes[i] = VMState.hash(loopState(steps[i + 1]));
+            }
             vm.prank(CLAIMANT);
             registry.bisect(gameId, hashes);
-            uint256 segment;
-            if (divergence > STEPS) {
-                segment = choices % (hashes.length + 1);
-                choices /= hashes.length + 1;
-            } else {
-                segment = firstDisputed(lo, hi, hashes);
-            }
             vm.prank(CHALLENGER);
-            registry.select(gameId, segment, hashes);
-            (lo, hi) = gameBounds(gameId);
+            registry.select(gameId, choices % (steps.length - 1), hashes);
+            choices /= steps.length - 1;
         }
-        resolveHonestly(gameId);
+        VMState.State memory pre = loopState(game(gameId).lo);
+        SparseMemory.Memory memory m = _memory();
+        registry.resolve(gameId, VMState.encode(pre), abi.encodePacked(m.proof(pre.pc), m.proof(pre.pc)));
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.DefenderWon, "the step-limit claim holds");
+        assertTrue(game(gameId).hi <= LOOP_LIMIT, "never dissected beyond the limit");
+
+        vm.warp(timestamp() + WINDOW);
+        bytes memory atLimitState = VMState.encode(atLimit);
+        vm.expectRevert(InferenceRegistry.OutputNotInState.selector);
+        registry.finalize(claimId, atLimitState, "output", s); // no output without an exit
+        registry.finalize(claimId, atLimitState, "", s);
+        (bool final_, InferenceRegistry.Result memory result) = registry.resultOf(id);
+        assertTrue(final_ && !result.exited, "final: the step limit was reached");
+    }
+
+    function test_StepLimitsAreBounded() public {
+        vm.prank(REQUESTER);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.InvalidStepLimit.selector, 0, MAX_STEP_LIMIT));
+        registry.requestInference(exitProgramId, modelId, "", address(0), 0);
+        vm.prank(REQUESTER);
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceRegistry.InvalidStepLimit.selector, MAX_STEP_LIMIT + 1, MAX_STEP_LIMIT)
+        );
+        registry.requestInference(exitProgramId, modelId, "", address(0), uint64(MAX_STEP_LIMIT + 1));
+    }
+
+    function test_RequestsNeedKnownProgramsModelsAndAContractConsumer() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.UnknownProgram.selector, 9));
+        registry.requestInference(9, modelId, "", address(0), 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.UnknownModel.selector, 9));
+        registry.requestInference(exitProgramId, 9, "", address(0), 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ConsumerHasNoCode.selector, address(0xBEEF)));
+        registry.requestInference(exitProgramId, modelId, "", address(0xBEEF), 1);
+        vm.expectRevert(InferenceRegistry.ZeroRoot.selector);
+        registry.registerProgram(bytes32(0), 0);
+        vm.expectRevert(InferenceRegistry.ZeroRoot.selector);
+        registry.registerModel(bytes32(0), bytes32(0), "");
+    }
+
+    // --- cancellation ----------------------------------------------------------------------------
+
+    function test_AnUnservedRequestIsCancelledAfterItsDeadline() public {
+        vm.warp(timestamp() + REQUEST_TIMEOUT - 1);
+        uint64 deadline = registry.getRequest(requestId).deadline;
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.DeadlineNotReached.selector, requestId, deadline));
+        registry.cancel(requestId);
+        vm.warp(timestamp() + 1);
+        registry.cancel(requestId); // anyone may call it; the fee goes to the requester
+        assertEq(received(REQUESTER), FEE, "refunded");
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
+        registry.cancel(requestId);
+        commit(CLAIMANT, requestId, honestState(STEPS));
+        vm.roll(blockNumber() + 1);
+        bytes memory finalState = VMState.encode(honestState(STEPS));
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
+        registry.submitClaim{value: CLAIM_BOND}(requestId, finalState);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.UnknownRequest.selector, 77));
+        registry.cancel(77);
+    }
+
+    function test_ALiveClaimHoldsOffCancellationUntilItIsRejected() public {
+        vm.warp(timestamp() + REQUEST_TIMEOUT - 1);
+        uint256 lie = claimAs(LIAR, lyingFinalState());
+        uint256 gameId = challengeAs(CHALLENGER, lie);
+        vm.warp(timestamp() + 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1));
+        registry.cancel(requestId);
+        play(gameId, LIAR, CHALLENGER, 1, 0);
+        registry.cancel(requestId);
+        assertEq(received(REQUESTER), FEE, "refunded once the lie is gone");
     }
 
     // --- games -----------------------------------------------------------------------------------
 
     function testFuzz_HonestChallengerBeatsALyingDefenderWhereverTheLieStarts(uint64 divergence) public {
         divergence = uint64(bound(divergence, 1, STEPS));
-        uint256 claimId = claimAs(CLAIMANT, lyingFinalState());
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        play(gameId, divergence, 0);
-        assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.ChallengerWon, "challenger wins");
+        uint256 claimId = claimAs(LIAR, lyingFinalState());
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        play(gameId, LIAR, CHALLENGER, divergence, 0);
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.ChallengerWon, "challenger wins");
+        assertEq(game(gameId).lo, divergence - 1, "narrowed to the first lying step");
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GameNotActive.selector, gameId));
         registry.resolve(gameId, "", ""); // nothing moves after the resolution
-        assertEq(registry.balances(CHALLENGER), 2 * BOND, "challenger's bond back plus the claim's");
-        (, InferenceRegistry.RequestStatus status,,,,,,) = registry.requests(requestId);
-        assertTrue(status == InferenceRegistry.RequestStatus.Open, "the request is open again");
+        uint256 share = CLAIM_BOND - CLAIM_BOND * BURN_BPS / 10_000;
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + share, "its bond back plus the claim's, less the burn");
+        assertEq(registry.burned(), CLAIM_BOND - share, "the rest is burned");
+        assertTrue(claimStatus(claimId) == InferenceRegistry.ClaimStatus.Rejected, "rejected");
+        assertEq(registry.getRequest(requestId).liveClaims, 0, "no live claim");
     }
 
     function testFuzz_HonestDefenderBeatsALyingChallenger(uint256 choices) public {
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        play(gameId, STEPS + 1, choices);
-        assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.DefenderWon, "defender wins");
-        assertEq(registry.balances(CLAIMANT), BOND, "the challenger's bond");
-        vm.warp(block.timestamp + WINDOW);
-        finalizeHonest(requestId);
-        assertEq(registry.balances(CLAIMANT), 2 * BOND + FEE, "plus its own bond and the fee");
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        play(gameId, CLAIMANT, CHALLENGER, STEPS + 1, choices);
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.DefenderWon, "defender wins");
+        uint256 share = CHALLENGE_BOND - CHALLENGE_BOND * BURN_BPS / 10_000;
+        assertEq(received(CLAIMANT), share, "the challenger's bond, less the burn");
+        vm.warp(timestamp() + WINDOW);
+        finalizeWith(claimId, honestState(STEPS));
+        assertEq(received(CLAIMANT), share + CLAIM_BOND + FEE, "plus its own bond and the fee");
     }
 
     function test_TimeoutOfTheDefender() public {
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        vm.warp(block.timestamp + CLOCK);
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        vm.warp(timestamp() + CLOCK);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClockNotExpired.selector, gameId));
         registry.timeout(gameId);
-        vm.warp(block.timestamp + 1);
+        vm.warp(timestamp() + 1);
         registry.timeout(gameId);
-        assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.ChallengerWon, "silent defender loses");
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.ChallengerWon, "silent defender loses");
     }
 
     function test_AClaimOfZeroStepsCannotStallItsGame() public {
         VMState.State memory lie = honestState(STEPS);
         lie.step = 0;
-        uint256 claimId = claimAs(CLAIMANT, lie);
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        vm.prank(CLAIMANT);
+        uint256 claimId = claimAs(LIAR, lie);
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        vm.prank(LIAR);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
         registry.bisect(gameId, new bytes32[](0));
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
         registry.resolve(gameId, "", "");
-        vm.warp(block.timestamp + CLOCK + 1);
+        vm.warp(timestamp() + CLOCK + 1);
         registry.timeout(gameId);
-        assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.ChallengerWon, "the liar loses on time");
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.ChallengerWon, "the liar loses on time");
     }
 
     function test_TimeoutOfTheChallenger() public {
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        (uint64 lo, uint64 hi) = gameBounds(gameId);
-        bytes32[] memory hashes = defenderHashes(lo, hi, STEPS + 1);
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        bytes32[] memory hashes = defenderHashes(0, STEPS, STEPS + 1);
         vm.prank(CLAIMANT);
         registry.bisect(gameId, hashes);
-        vm.warp(block.timestamp + CLOCK + 1);
+        vm.warp(timestamp() + CLOCK + 1);
         vm.prank(CHALLENGER);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClockExpired.selector, gameId));
         registry.select(gameId, 0, hashes);
         registry.timeout(gameId);
-        assertTrue(gameStatus(gameId) == InferenceRegistry.GameStatus.DefenderWon, "silent challenger loses");
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.DefenderWon, "silent challenger loses");
     }
 
-    function test_SeveralChallengersAndAReclaim() public {
-        uint256 lie = claimAs(CLAIMANT, lyingFinalState());
-        vm.prank(CHALLENGER);
-        uint256 first = registry.challenge{value: BOND}(lie);
-        vm.prank(SECOND_CHALLENGER);
-        uint256 second = registry.challenge{value: BOND}(lie);
-        play(first, STEPS, 0);
-        // the second game goes on; its challenger wins too but the claim's bond is already paid out
-        vm.warp(block.timestamp + CLOCK + 1);
-        registry.timeout(second);
-        assertEq(registry.balances(CHALLENGER), 2 * BOND, "first winner");
-        assertEq(registry.balances(SECOND_CHALLENGER), BOND, "second winner: its bond back");
-
-        uint256 honest = claimAs(SECOND_CHALLENGER, honestState(STEPS));
-        bytes memory finalState = VMState.encode(honestState(STEPS));
-        bytes32[4] memory s = siblings();
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowOpen.selector, honest));
-        registry.finalize(requestId, finalState, "", s);
-        vm.warp(block.timestamp + WINDOW);
-        finalizeHonest(requestId);
-        (bool isFinal, uint8 exitCode, bytes memory output) = registry.resultOf(requestId);
-        assertTrue(isFinal && exitCode == 0 && output.length == 0, "final result");
-    }
-
-    function test_FinalizeWaitsForOpenGames() public {
+    function test_FinalizeWaitsForOpenGamesAndChallengesWaitForNothing() public {
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        vm.warp(block.timestamp + WINDOW);
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        vm.warp(timestamp() + WINDOW);
         bytes memory finalState = VMState.encode(honestState(STEPS));
         bytes32[4] memory s = siblings();
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GamesStillOpen.selector, claimId, 1));
-        registry.finalize(requestId, finalState, "", s);
+        registry.finalize(claimId, finalState, "", s);
         vm.prank(SECOND_CHALLENGER);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowClosed.selector, claimId));
-        registry.challenge{value: BOND}(claimId);
-        play(gameId, STEPS + 1, 3);
-        finalizeHonest(requestId);
-    }
-
-    function test_TheConsumerIsCalledBack() public {
-        Consumer consumer = new Consumer();
-        uint256 id = registry.requestInference(1, 1, "", address(consumer));
-        vm.prank(CLAIMANT);
-        registry.submitClaim{value: BOND}(id, VMState.encode(honestState(STEPS)), "", siblings());
-        vm.warp(block.timestamp + WINDOW);
-        finalizeHonest(id);
-        assertEq(consumer.lastRequest(), id, "callback");
-    }
-
-    // --- illegal moves ---------------------------------------------------------------------------
-
-    function test_ClaimsMustBeExitedAndCarryTheirOutput() public {
-        vm.prank(CLAIMANT);
-        vm.expectRevert(InferenceRegistry.StateNotExited.selector);
-        registry.submitClaim{value: BOND}(requestId, VMState.encode(honestState(3)), "", siblings());
-        bytes memory finalState = VMState.encode(honestState(STEPS));
-        bytes32[4] memory s = siblings();
-        vm.prank(CLAIMANT);
-        vm.expectRevert(InferenceRegistry.OutputNotInState.selector);
-        registry.submitClaim{value: BOND}(requestId, finalState, "x", s);
-        vm.prank(CLAIMANT);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPayment.selector, BOND, 1));
-        registry.submitClaim{value: 1}(requestId, finalState, "", s);
-        claimAs(CLAIMANT, honestState(STEPS));
-        vm.prank(CHALLENGER);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
-        registry.submitClaim{value: BOND}(requestId, finalState, "", s);
+        registry.challenge{value: CHALLENGE_BOND}(claimId);
+        play(gameId, CLAIMANT, CHALLENGER, STEPS + 1, 3);
+        finalizeWith(claimId, honestState(STEPS));
     }
 
     function test_IllegalMovesRevert() public {
-        uint256 claimId = claimAs(CLAIMANT, lyingFinalState());
+        uint256 claimId = claimAs(LIAR, lyingFinalState());
+        vm.prank(LIAR);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.OwnClaim.selector, claimId));
+        registry.challenge{value: CHALLENGE_BOND}(claimId);
         vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPayment.selector, CHALLENGE_BOND, 0));
+        registry.challenge(claimId);
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
         vm.prank(CHALLENGER);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.AlreadyChallenged.selector, claimId, CHALLENGER));
-        registry.challenge{value: BOND}(claimId);
-        (uint64 lo, uint64 hi) = gameBounds(gameId);
-        bytes32[] memory hashes = defenderHashes(lo, hi, STEPS + 1);
+        registry.challenge{value: CHALLENGE_BOND}(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.UnknownClaim.selector, 99));
+        registry.challenge{value: CHALLENGE_BOND}(99);
+        bytes32[] memory hashes = defenderHashes(0, STEPS, STEPS + 1);
 
         vm.prank(CHALLENGER); // wrong sender
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NotYourTurn.selector, gameId, CHALLENGER));
@@ -359,16 +409,16 @@ contract InferenceRegistryTest is TestBase {
         vm.prank(CHALLENGER); // out of turn
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NotYourTurn.selector, gameId, CHALLENGER));
         registry.select(gameId, 0, hashes);
-        vm.prank(CLAIMANT);
+        vm.prank(LIAR);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongHashCount.selector, ARITY - 1, 1));
         registry.bisect(gameId, new bytes32[](1));
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
         registry.resolve(gameId, "", "");
 
-        vm.prank(CLAIMANT);
+        vm.prank(LIAR);
         registry.bisect(gameId, hashes);
-        vm.prank(CLAIMANT); // twice in a row
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NotYourTurn.selector, gameId, CLAIMANT));
+        vm.prank(LIAR); // twice in a row
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NotYourTurn.selector, gameId, LIAR));
         registry.bisect(gameId, hashes);
         vm.prank(CHALLENGER);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.SegmentOutOfRange.selector, ARITY, ARITY));
@@ -378,28 +428,34 @@ contract InferenceRegistryTest is TestBase {
         vm.expectRevert(InferenceRegistry.BisectionMismatch.selector);
         registry.select(gameId, 0, hashes);
 
-        vm.warp(block.timestamp + CLOCK + 1);
+        vm.warp(timestamp() + CLOCK + 1);
         registry.timeout(gameId);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GameNotActive.selector, gameId));
         registry.timeout(gameId);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.UnknownGame.selector, 99));
         registry.timeout(99);
+        assertTrue(game(gameId).status == InferenceRegistry.GameStatus.DefenderWon, "the silent challenger lost");
+        vm.prank(SECOND_CHALLENGER);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ChallengeWindowClosed.selector, claimId));
+        registry.challenge{value: CHALLENGE_BOND}(claimId);
+    }
+
+    function test_ARejectedClaimTakesNoMoreGames() public {
+        uint256 claimId = claimAs(LIAR, lyingFinalState());
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        play(gameId, LIAR, CHALLENGER, STEPS, 0);
+        vm.prank(SECOND_CHALLENGER);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimNotLive.selector, claimId));
+        registry.challenge{value: CHALLENGE_BOND}(claimId);
     }
 
     function test_ResolutionNeedsTheAgreedPreState() public {
-        uint256 claimId = claimAs(CLAIMANT, lyingFinalState());
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        (uint64 lo, uint64 hi) = gameBounds(gameId);
-        while (hi - lo > 1) {
-            bytes32[] memory hashes = defenderHashes(lo, hi, STEPS);
-            uint256 segment = firstDisputed(lo, hi, hashes);
-            vm.prank(CLAIMANT);
-            registry.bisect(gameId, hashes);
-            vm.prank(CHALLENGER);
-            registry.select(gameId, segment, hashes);
-            (lo, hi) = gameBounds(gameId);
+        uint256 claimId = claimAs(LIAR, lyingFinalState());
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        while (game(gameId).hi - game(gameId).lo > 1) {
+            playRound(gameId, LIAR, CHALLENGER, STEPS, 0);
         }
+        uint64 lo = game(gameId).lo;
         bytes memory wrong = VMState.encode(honestState(lo + 1));
         vm.expectRevert(
             abi.encodeWithSelector(InferenceRegistry.PreStateMismatch.selector, honestHash(lo), keccak256(wrong))
@@ -407,28 +463,118 @@ contract InferenceRegistryTest is TestBase {
         registry.resolve(gameId, wrong, "");
     }
 
+    // --- the consumer ------------------------------------------------------------------------------
+
+    function test_TheConsumerIsCalledBack() public {
+        Consumer consumer = new Consumer();
+        uint256 id = registry.requestInference(exitProgramId, modelId, "", address(consumer), STEP_LIMIT);
+        uint256 claimId = claimFor(CLAIMANT, id, honestState(STEPS));
+        vm.warp(timestamp() + WINDOW);
+        finalizeWith(claimId, honestState(STEPS));
+        assertEq(consumer.lastRequest(), id, "callback");
+        assertTrue(consumer.lastExited(), "exited");
+    }
+
+    // --- parameters ---------------------------------------------------------------------------------
+
+    function test_ParametersAreValidatedAtDeployment() public {
+        string[9] memory names = [
+            "arity",
+            "claimBond",
+            "challengeBond",
+            "burnShareBps",
+            "challengeWindow",
+            "clockBudget",
+            "maxStepLimit",
+            "requestTimeout",
+            "callbackGasLimit"
+        ];
+        for (uint256 field = 0; field < names.length; ++field) {
+            uint256[] memory bad = _badValues(field);
+            for (uint256 i = 0; i < bad.length; ++i) {
+                InferenceRegistry.Parameters memory p = _with(parameters(), field, bad[i]);
+                vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.InvalidParameter.selector, names[field]));
+                new InferenceRegistry(mips, p);
+            }
+        }
+        InferenceRegistry.Parameters memory widest = parameters();
+        widest.arity = registry.MAX_ARITY();
+        widest.challengeWindow = registry.MAX_WINDOW();
+        widest.clockBudget = registry.MAX_CLOCK();
+        widest.maxStepLimit = type(uint64).max;
+        widest.burnShareBps = registry.BPS();
+        assertEq(new InferenceRegistry(mips, widest).arity(), 64, "the bounds themselves are allowed");
+    }
+
+    function _badValues(uint256 field) private view returns (uint256[] memory values) {
+        values = new uint256[](2);
+        if (field == 0) (values[0], values[1]) = (1, registry.MAX_ARITY() + 1);
+        if (field == 1 || field == 2) (values[0], values[1]) = (0, 0);
+        if (field == 3) (values[0], values[1]) = (0, registry.BPS() + 1);
+        if (field == 4) (values[0], values[1]) = (0, registry.MAX_WINDOW() + 1);
+        if (field == 5) (values[0], values[1]) = (0, registry.MAX_CLOCK() + 1);
+        if (field == 6) (values[0], values[1]) = (0, uint256(type(uint64).max) + 1);
+        if (field == 7) (values[0], values[1]) = (0, registry.MAX_REQUEST_TIMEOUT() + 1);
+        if (field == 8) (values[0], values[1]) = (registry.MAX_CALLBACK_GAS() + 1, type(uint256).max);
+    }
+
+    function _with(InferenceRegistry.Parameters memory p, uint256 field, uint256 value)
+        private
+        pure
+        returns (InferenceRegistry.Parameters memory)
+    {
+        if (field == 0) p.arity = value;
+        if (field == 1) p.claimBond = value;
+        if (field == 2) p.challengeBond = value;
+        if (field == 3) p.burnShareBps = value;
+        if (field == 4) p.challengeWindow = value;
+        if (field == 5) p.clockBudget = value;
+        if (field == 6) p.maxStepLimit = value;
+        if (field == 7) p.requestTimeout = value;
+        if (field == 8) p.callbackGasLimit = value;
+        return p;
+    }
+
+    // --- payments -----------------------------------------------------------------------------------
+
     function test_WithdrawOnceAndNotReentrantly() public {
-        vm.warp(block.timestamp + 1);
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
-        vm.prank(CHALLENGER);
-        uint256 gameId = registry.challenge{value: BOND}(claimId);
-        vm.warp(block.timestamp + CLOCK + 1);
+        uint256 gameId = challengeAs(CHALLENGER, claimId);
+        vm.warp(timestamp() + CLOCK + 1);
         registry.timeout(gameId); // the claimant did not move: the challenger wins
         uint256 before = CHALLENGER.balance;
         vm.prank(CHALLENGER);
         registry.withdraw();
-        assertEq(CHALLENGER.balance - before, 2 * BOND, "paid");
+        uint256 expected = CHALLENGE_BOND + CLAIM_BOND / 2;
+        assertEq(CHALLENGER.balance - before, expected, "paid");
         vm.prank(CHALLENGER);
         vm.expectRevert(InferenceRegistry.NothingToWithdraw.selector);
         registry.withdraw();
 
         Reentrant attacker = new Reentrant(registry);
-        vm.deal(address(attacker), BOND);
-        attacker.claim{value: BOND}(requestId, VMState.encode(honestState(STEPS)), "", siblings());
-        vm.warp(block.timestamp + WINDOW);
-        finalizeHonest(requestId);
+        vm.deal(address(attacker), CLAIM_BOND);
+        uint256 id = request(exitProgramId, STEP_LIMIT);
+        attacker.commit(registry.commitmentOf(id, honestHash(STEPS), address(attacker)));
+        vm.roll(blockNumber() + 1);
+        uint256 attackerClaim = attacker.claim{value: CLAIM_BOND}(id, VMState.encode(honestState(STEPS)));
+        vm.warp(timestamp() + WINDOW);
+        finalizeWith(attackerClaim, honestState(STEPS));
         vm.expectRevert(InferenceRegistry.TransferFailed.selector);
         attacker.withdraw();
-        assertEq(registry.balances(address(attacker)), BOND + FEE, "nothing left the contract");
+        assertEq(registry.balances(address(attacker)), CLAIM_BOND + FEE, "nothing left the contract");
+    }
+
+    function test_AContractThatRejectsEtherWithdrawsToAnotherAddress() public {
+        Reentrant wallet = new Reentrant(registry); // its receive() reverts when paid with nothing to withdraw
+        vm.deal(address(wallet), CLAIM_BOND);
+        wallet.commit(registry.commitmentOf(requestId, honestHash(STEPS), address(wallet)));
+        vm.roll(blockNumber() + 1);
+        uint256 claimId = wallet.claim{value: CLAIM_BOND}(requestId, VMState.encode(honestState(STEPS)));
+        vm.warp(timestamp() + WINDOW);
+        finalizeWith(claimId, honestState(STEPS));
+        address payable cold = payable(address(0xC01D));
+        wallet.withdrawTo(cold);
+        assertEq(cold.balance, CLAIM_BOND + FEE, "paid to the other address");
+        assertEq(registry.balances(address(wallet)), 0, "credit used up");
     }
 }

@@ -55,4 +55,22 @@ contract VMStateTest is TestBase {
         vm.expectRevert(abi.encodeWithSelector(VMState.InvalidStateLength.selector, uint256(length)));
         codec.roundTrip(new bytes(length));
     }
+
+    function testFuzz_SummaryAgreesWithDecode(bytes32 root, uint64 stepCount, bool exited, uint8 code, uint32 pc) public view {
+        VMState.State memory s;
+        (s.memRoot, s.pc, s.step, s.exited, s.exitCode) = (root, pc, stepCount, exited, code);
+        (bytes32 memRoot, uint8 exitCode, bool isExited, uint64 step) = codec.summaryOf(VMState.encode(s));
+        assertTrue(memRoot == root && exitCode == code && isExited == exited && step == stepCount, "summary");
+    }
+
+    function testFuzz_SummaryRejectsWhatDecodeRejects(uint8 flag, uint8 length) public {
+        vm.assume(flag > 1 && length != 190);
+        VMState.State memory s;
+        bytes memory encoded = VMState.encode(s);
+        encoded[53] = bytes1(flag);
+        vm.expectRevert(abi.encodeWithSelector(VMState.InvalidExitedFlag.selector, flag));
+        codec.summaryOf(encoded);
+        vm.expectRevert(abi.encodeWithSelector(VMState.InvalidStateLength.selector, uint256(length)));
+        codec.summaryOf(new bytes(length));
+    }
 }

@@ -6,11 +6,21 @@ import socket
 import subprocess
 import time
 
+from eth_account import Account
 from web3 import Web3
 
 from .toolchain import ToolchainError, tool
 
 DEFAULT_GAS_LIMIT = 1_000_000_000  # room for batched eth_calls in tests and benchmarks
+DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's and Hardhat's default
+DEV_ACCOUNTS = 10
+
+
+def dev_key(index: int) -> str:
+    """The private key of dev account `index` (funded with 10,000 ETH by anvil and Hardhat). For local
+    chains only: everybody knows these keys."""
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.to_0x_hex()
 
 
 def free_port() -> int:

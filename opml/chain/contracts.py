@@ -9,7 +9,8 @@ from pathlib import Path
 from web3 import Web3
 from web3.contract import Contract
 
-from .toolchain import ARTIFACTS_DIR, ToolchainError, build_contracts
+from .. import resources
+from .toolchain import ToolchainError, build_contracts
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Artifact:
     @classmethod
     def load(cls, name: str, source: str | None = None, build: bool = True) -> Artifact:
         """contracts/out/<source>/<name>.json, building the contracts first if it is missing."""
-        path = ARTIFACTS_DIR / (source or f"{name}.sol") / f"{name}.json"
+        path = resources.artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
         if not path.exists() and build:
             build_contracts()
         try:
@@ -32,7 +33,8 @@ class Artifact:
 
 
 def send(w3: Web3, call, sender: str | None = None, value: int = 0):
-    """Send a contract call or constructor as a transaction and return its receipt; a revert raises.
+    """Send a contract call or constructor from an unlocked dev account and return its receipt; a revert
+    raises. For tests and benchmarks on a dev chain; services send through a TransactionManager.
 
     The sender defaults to w3.eth.default_account, else the node's first unlocked account.
     """

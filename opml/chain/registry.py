@@ -1,27 +1,76 @@
-"""The inference registry and dispute game from Python: deployment, and the moves of an honest player.
+"""InferenceRegistry from Python, typed: parameters, requests, claims, games and results as dataclasses.
 
-An `HonestPlayer` knows the true execution of a request and answers every question of
-the game from it: the claim's arguments, the state hashes at dissection points, which
-segment to dispute, and the witness of the final step. Agents, tests and benchmarks
-all play through it.
+`Registry` reads the contract into these types (never by tuple index) and builds the
+contract calls that a `TransactionManager` sends. The status enums mirror the Solidity
+ones value for value.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field, fields
+from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
+from eth_abi import encode
 from web3 import Web3
 from web3.contract import Contract
 
-from ..vm.execution import Execution
-from ..vm.layout import OUTPUT
-from ..vm.machine import length_prefixed
+from ..errors import BadInput, NotFound
+from ..game import dissection
+from ..game.trace import FinalClaim, StepWitness
+from .client import with_retries
 from .contracts import Artifact, deploy
-from .verifier import step_arguments
 
 ETHER = 10**18
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+class RequestStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    FINALIZED = 2
+    CANCELLED = 3
+
+
+class ClaimStatus(IntEnum):
+    NONE = 0
+    LIVE = 1
+    REJECTED = 2
+    FINALIZED = 3
+    RETIRED = 4
+    FORFEITED = 5
+
+
+class Turn(IntEnum):
+    DEFENDER = 0
+    CHALLENGER = 1
+
+
+class GameStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    DEFENDER_WON = 2
+    CHALLENGER_WON = 3
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _from_struct(cls, abi_outputs: list[dict], values: tuple) -> Any:
+    """A dataclass from a struct returned by a call, matching ABI component names to field names."""
+    names = [_snake(component["name"]) for component in abi_outputs]
+    kwargs = dict(zip(names, values, strict=True))
+    for item in fields(cls):
+        value = kwargs.get(item.name)
+        if isinstance(value, bytes | bytearray):
+            kwargs[item.name] = bytes(value)
+        elif item.type in ("RequestStatus", "ClaimStatus", "GameStatus", "Turn"):
+            kwargs[item.name] = globals()[item.type](value)
+    return cls(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -31,83 +80,290 @@ class Parameters:
     arity: int = 16
     claim_bond: int = ETHER // 10
     challenge_bond: int = ETHER // 10
-    challenge_window: int = 120  # seconds
-    clock_budget: int = 600  # seconds per side
+    burn_share_bps: int = 5_000
+    challenge_window: int = 20  # seconds
+    clock_budget: int = 60  # seconds per side
+    max_step_limit: int = 1 << 30  # about 4 s of VM time here
+    request_timeout: int = 600
     callback_gas_limit: int = 200_000
 
-    def as_tuple(self) -> tuple:
-        return (
-            self.arity,
-            self.claim_bond,
-            self.challenge_bond,
-            self.challenge_window,
-            self.clock_budget,
-            self.callback_gas_limit,
-        )
+    def as_struct(self) -> tuple[int, ...]:
+        """In the order of InferenceRegistry.Parameters."""
+        return tuple(getattr(self, item.name) for item in fields(self))
+
+
+@dataclass(frozen=True)
+class Request:
+    requester: str
+    status: RequestStatus
+    live_claims: int
+    exited: bool  # of the final result
+    exit_code: int  # of the final result
+    consumer: str
+    deadline: int
+    fee: int
+    step_limit: int
+    final_claim: int
+    program_id: int
+    model_id: int
+    start_state_hash: bytes
+    output_hash: bytes  # keccak256 of the final output
+
+
+@dataclass(frozen=True)
+class Claim:
+    claimant: str
+    submitted_at: int
+    status: ClaimStatus
+    request_id: int
+    steps: int
+    open_games: int
+    best_game: int
+    final_state_hash: bytes
+
+
+@dataclass(frozen=True)
+class Game:
+    challenger: str
+    status: GameStatus
+    turn: Turn
+    claim_id: int
+    lo: int
+    hi: int
+    last_move_at: int
+    defender_clock: int
+    challenger_clock: int
+    rounds: int
+    challenger_move: int
+    lo_hash: bytes
+    hi_hash: bytes
+    bisection: bytes
+
+    @property
+    def width(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def active(self) -> bool:
+        return self.status == GameStatus.ACTIVE
+
+    def clock_left(self, side: Turn, now: int) -> int:
+        """Seconds `side` has left at chain time `now` (its clock runs only while it is to move)."""
+        clock = self.defender_clock if side == Turn.DEFENDER else self.challenger_clock
+        return clock - (now - self.last_move_at) if self.turn == side and self.active else clock
+
+
+@dataclass(frozen=True)
+class Result:
+    """A final result as the contract stores it; the output bytes are in ResultFinalized."""
+
+    exited: bool
+    exit_code: int
+    output_hash: bytes
+
+
+@dataclass(frozen=True)
+class Program:
+    root: bytes
+    entry: int
+
+
+@dataclass(frozen=True)
+class Model:
+    root: bytes
+    file_hash: bytes
+    uri: str
 
 
 @dataclass(frozen=True)
 class Deployment:
+    """What the services need to find the contracts: written by `opml deploy` / the chain/ scripts."""
+
     chain_id: int
     mips: str
     registry: str
     parameters: Parameters
+    start_block: int = 0
+    program_id: int = 0  # the default inference program
+    model_id: int = 0  # the default model (the seed MNIST MLP)
+    extra: dict = field(default_factory=dict)
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: str | Path) -> Deployment:
-        data = json.loads(Path(path).read_text())
-        return cls(data["chain_id"], data["mips"], data["registry"], Parameters(**data["parameters"]))
+        try:
+            data = json.loads(Path(path).read_text())
+            data["parameters"] = Parameters(**data["parameters"])
+            return cls(**data)
+        except FileNotFoundError:
+            raise NotFound(f"no deployment file at {path}: deploy first (`opml deploy` or `opml up`)") from None
+        except (ValueError, TypeError, KeyError) as error:
+            raise BadInput(f"{path} is not a deployment file: {error}") from None
 
 
-def deploy_all(w3: Web3, parameters: Parameters = Parameters()) -> tuple[Deployment, Contract]:
-    """Deploy MIPS and the registry; returns the addresses and the registry contract."""
-    mips = deploy(w3, Artifact.load("MIPS"))
-    registry = deploy(w3, Artifact.load("InferenceRegistry"), mips.address, parameters.as_tuple())
-    return Deployment(w3.eth.chain_id, mips.address, registry.address, parameters), registry
+def deploy_registry(w3: Web3, parameters: Parameters = Parameters(), sender: str | None = None) -> Deployment:
+    """Deploy MIPS and the registry from an unlocked account (a dev chain)."""
+    start_block = w3.eth.block_number
+    mips = deploy(w3, Artifact.load("MIPS"), sender=sender)
+    registry = deploy(w3, Artifact.load("InferenceRegistry"), mips.address, parameters.as_struct(), sender=sender)
+    return Deployment(w3.eth.chain_id, mips.address, registry.address, parameters, start_block)
 
 
-def registry_at(w3: Web3, address: str) -> Contract:
-    return w3.eth.contract(address=address, abi=Artifact.load("InferenceRegistry").abi)
+class Registry:
+    """Typed reads of the registry, and the calls that change it (unsent: send them with a TransactionManager)."""
+
+    def __init__(self, w3: Web3, address: str):
+        self.w3 = w3
+        self.contract: Contract = w3.eth.contract(address=address, abi=Artifact.load("InferenceRegistry").abi)
+        self._outputs = {entry["name"]: entry["outputs"] for entry in self.contract.abi if entry["type"] == "function"}
+        self._parameters: Parameters | None = None
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    def _read(self, what: str, call) -> Any:
+        return with_retries(call.call, what=what)
+
+    # --- reads -------------------------------------------------------------------------------------
+
+    @property
+    def parameters(self) -> Parameters:
+        if self._parameters is None:
+            values = {
+                item.name: self._read("reading parameters", getattr(self.contract.functions, _camel(item.name))())
+                for item in fields(Parameters)
+            }
+            self._parameters = Parameters(**values)
+        return self._parameters
+
+    def request(self, request_id: int) -> Request:
+        request = self._struct(Request, "getRequest", request_id)
+        if request.status == RequestStatus.NONE:
+            raise NotFound(f"no request {request_id}")
+        return request
+
+    def claim(self, claim_id: int) -> Claim:
+        claim = self._struct(Claim, "getClaim", claim_id)
+        if claim.status == ClaimStatus.NONE:
+            raise NotFound(f"no claim {claim_id}")
+        return claim
+
+    def game(self, game_id: int) -> Game:
+        game = self._struct(Game, "getGame", game_id)
+        if game.status == GameStatus.NONE:
+            raise NotFound(f"no game {game_id}")
+        return game
+
+    def result(self, request_id: int) -> Result | None:
+        is_final, values = self._read(f"reading result {request_id}", self.contract.functions.resultOf(request_id))
+        if not is_final:
+            return None
+        components = self._outputs["resultOf"][1]["components"]
+        return _from_struct(Result, components, values)
+
+    def program(self, program_id: int) -> Program:
+        root, entry = self._read("reading a program", self.contract.functions.programs(program_id))
+        if bytes(root) == b"\x00" * 32:
+            raise NotFound(f"no program {program_id}")
+        return Program(bytes(root), entry)
+
+    def model(self, model_id: int) -> Model:
+        root, file_hash, uri = self._read("reading a model", self.contract.functions.models(model_id))
+        if bytes(root) == b"\x00" * 32:
+            raise NotFound(f"no model {model_id}")
+        return Model(bytes(root), bytes(file_hash), uri)
+
+    def count(self, what: str) -> int:
+        """Number of programs, models, requests, claims or games so far."""
+        return self._read(f"counting {what}", getattr(self.contract.functions, f"{what}Count")())
+
+    def balance_of(self, account: str) -> int:
+        return self._read("reading a balance", self.contract.functions.balances(account))
+
+    def burned(self) -> int:
+        return self._read("reading the burned total", self.contract.functions.burned())
+
+    def lead_claim(self, request_id: int, final_state_hash: bytes) -> int:
+        """The claim that committed first to this result (it earns the fee if the result wins), 0 for none."""
+        key = Web3.keccak(encode(["uint256", "bytes32"], [request_id, final_state_hash]))
+        claim_id, _ = self._read("reading a lead", self.contract.functions.leadOf(key))
+        return claim_id
+
+    def game_of(self, claim_id: int, challenger: str) -> int:
+        return self._read("reading a game id", self.contract.functions.gameOf(claim_id, challenger))
+
+    def points(self, lo: int, hi: int) -> list[int]:
+        """The dissection points of [lo, hi], computed here exactly as the contract does."""
+        return dissection.points(lo, hi, self.parameters.arity)
+
+    def now(self) -> int:
+        """Chain time: the latest block's timestamp (clocks and windows are measured in it)."""
+        return with_retries(lambda: self.w3.eth.get_block("latest")["timestamp"], what="reading chain time")
+
+    def _struct(self, cls, function: str, *args) -> Any:
+        values = self._read(
+            f"{function}({', '.join(map(str, args))})", getattr(self.contract.functions, function)(*args)
+        )
+        return _from_struct(cls, self._outputs[function][0]["components"], values)
+
+    # --- calls -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def commitment(request_id: int, final_state_hash: bytes, claimant: str) -> bytes:
+        """keccak256(abi.encode(requestId, finalStateHash, claimant)), as commitmentOf computes it."""
+        return Web3.keccak(encode(["uint256", "bytes32", "address"], [request_id, final_state_hash, claimant]))
+
+    def register_program(self, root: bytes, entry: int):
+        return self.contract.functions.registerProgram(root, entry)
+
+    def register_model(self, root: bytes, file_hash: bytes, uri: str):
+        return self.contract.functions.registerModel(root, file_hash, uri)
+
+    def request_inference(
+        self, program_id: int, model_id: int, input: bytes, step_limit: int, consumer: str = ZERO_ADDRESS
+    ):
+        return self.contract.functions.requestInference(program_id, model_id, input, consumer, step_limit)
+
+    def cancel(self, request_id: int):
+        return self.contract.functions.cancel(request_id)
+
+    def commit_claim(self, request_id: int, claim: FinalClaim, claimant: str):
+        return self.contract.functions.commitClaim(self.commitment(request_id, claim.hash, claimant))
+
+    def submit_claim(self, request_id: int, claim: FinalClaim):
+        return self.contract.functions.submitClaim(request_id, claim.state_data)
+
+    def finalize(self, claim_id: int, claim: FinalClaim):
+        return self.contract.functions.finalize(claim_id, claim.state_data, claim.output, list(claim.siblings))
+
+    def settle(self, claim_id: int):
+        return self.contract.functions.settle(claim_id)
+
+    def challenge(self, claim_id: int):
+        return self.contract.functions.challenge(claim_id)
+
+    def bisect(self, game_id: int, hashes: list[bytes]):
+        return self.contract.functions.bisect(game_id, hashes)
+
+    def select(self, game_id: int, segment: int, hashes: list[bytes]):
+        return self.contract.functions.select(game_id, segment, hashes)
+
+    def resolve(self, game_id: int, witness: StepWitness):
+        return self.contract.functions.resolve(game_id, witness.state_data, witness.proof)
+
+    def timeout(self, game_id: int):
+        return self.contract.functions.timeout(game_id)
+
+    def withdraw(self):
+        return self.contract.functions.withdraw()
+
+    def withdraw_to(self, to: str):
+        return self.contract.functions.withdrawTo(to)
 
 
-class HonestPlayer:
-    """Plays a dispute game from the true execution of the request under dispute."""
-
-    def __init__(self, execution: Execution):
-        self.execution = execution
-        self.result = execution.run()
-
-    def claim_arguments(self) -> tuple[bytes, bytes, list[bytes]]:
-        """(final state encoding, output, output siblings) for submitClaim."""
-        return self.result.final_state.encode(), self.result.output, self.execution.output_siblings()
-
-    def state_hash(self, step: int) -> bytes:
-        return self.execution.state_at(step).hash
-
-    def bisection(self, registry: Contract, lo: int, hi: int) -> list[bytes]:
-        """The defender's interior hashes for [lo, hi]."""
-        points = registry.functions.points(lo, hi).call()
-        return [self.state_hash(step) for step in points[1:-1]]
-
-    def disputed_segment(self, registry: Contract, lo: int, hi: int, hashes: list[bytes]) -> int:
-        """The first segment whose end hash is not the true one (the last if every interior hash is)."""
-        points = registry.functions.points(lo, hi).call()
-        for index, claimed in enumerate(hashes):
-            if bytes(claimed) != self.state_hash(points[index + 1]):
-                return index
-        return len(hashes)
-
-    def step_witness(self, lo: int) -> tuple[bytes, bytes]:
-        """(stateData, proof) for resolve: the true state at `lo` and its step proof."""
-        return step_arguments(self.execution.proof_at(lo))
-
-
-def forged_claim(execution: Execution, output: bytes) -> tuple[bytes, bytes, list[bytes]]:
-    """Claim arguments that pass submitClaim's checks but lie: the run's final memory with its
-    output region rewritten to `output`. What a dishonest claimant posts; for tests and benchmarks."""
-    machine = execution.machine_at(execution.run().steps)
-    machine.memory.write(OUTPUT.start, length_prefixed(output))
-    return machine.state().encode(), output, machine.memory.region_siblings(OUTPUT)
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)

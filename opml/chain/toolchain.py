@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-CONTRACTS_DIR = REPO / "contracts"
-ARTIFACTS_DIR = CONTRACTS_DIR / "out"
-NODE_BIN = REPO / "node_modules" / ".bin"
+from .. import resources
+from ..errors import Unavailable
 
 
-class ToolchainError(RuntimeError):
+class ToolchainError(Unavailable):
     pass
 
 
@@ -22,17 +19,24 @@ def tool(name: str) -> str:
     configured = os.environ.get(f"OPML_{name.upper()}")
     if configured:
         return configured
-    local = NODE_BIN / name
-    if local.exists():
+    try:
+        local = resources.node_bin_dir() / name
+    except Unavailable:
+        local = None
+    if local is not None and local.exists():
         return str(local)
     found = shutil.which(name)
     if found:
         return found
-    raise ToolchainError(f"{name} not found: run `npm ci` in {REPO} (or `make install`)")
+    raise ToolchainError(
+        f"{name} not found: run `npm ci` in the repository (or `make install`), or set OPML_{name.upper()}"
+    )
 
 
 def build_contracts() -> None:
     """Compile contracts/ with forge (offline, through the solc-js wrapper)."""
-    result = subprocess.run([tool("forge"), "build", "--offline"], cwd=CONTRACTS_DIR, capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("forge"), "build", "--offline"], cwd=resources.contracts_dir(), capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise ToolchainError(f"forge build failed:\n{result.stdout}\n{result.stderr}")

@@ -1,4 +1,4 @@
-"""`opml deploy`: put the contracts on a chain and write their addresses for the services."""
+"""`opml deploy`: put the contracts on a chain, register the default program and model, write the addresses."""
 
 from __future__ import annotations
 
@@ -6,53 +6,68 @@ import os
 from pathlib import Path
 
 import typer
-from web3 import Web3
-from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-from ..chain.registry import Parameters, deploy_all
-from ..chain.toolchain import ToolchainError
-from .common import UserError, console, print_json, user_errors
+from ..chain.registry import Parameters
+from .common import console, print_json, user_errors
 
 DEFAULTS = Parameters()
+DEV_CHAIN_IDS = (31337,)  # anvil and Hardhat
 
 
-def connect(rpc: str) -> Web3:
-    """A web3 connection; with $OPML_PRIVATE_KEY its account signs, else the node's first account does."""
-    w3 = Web3(Web3.HTTPProvider(rpc))
-    if not w3.is_connected():
-        raise UserError(f"no Ethereum node answers at {rpc}")
-    key = os.environ.get("OPML_PRIVATE_KEY")
-    if key:
-        account = w3.eth.account.from_key(key)
-        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
-        w3.eth.default_account = account.address
-    elif w3.eth.accounts:
-        w3.eth.default_account = w3.eth.accounts[0]
-    else:
-        raise UserError("the node has no unlocked account: set OPML_PRIVATE_KEY")
-    return w3
+def transaction_manager(rpc: str, private_key: str | None):
+    """A connection and a transaction manager for `private_key`, or for the first dev account on a dev chain."""
+    from ..chain.anvil import dev_key
+    from ..chain.client import TransactionManager, connect, with_retries
+    from ..errors import BadInput
+
+    w3 = connect(rpc)
+    chain_id = with_retries(lambda: w3.eth.chain_id, what=f"connecting to {rpc}", attempts=2)
+    if not private_key:
+        if chain_id not in DEV_CHAIN_IDS:
+            raise BadInput(f"chain {chain_id} is not a dev chain: set OPML_PRIVATE_KEY to a funded key")
+        private_key = dev_key(0)
+    return w3, TransactionManager(w3, private_key)
 
 
 def deploy(
-    rpc: str = typer.Option("http://127.0.0.1:8545", help="JSON-RPC URL of the chain."),
+    rpc: str = typer.Option("http://127.0.0.1:8545", envvar="OPML_RPC_URL", help="JSON-RPC URL of the chain."),
     out: Path = typer.Option(Path("deployment.json"), "--out", "-o", help="Where to write the addresses."),
-    arity: int = typer.Option(DEFAULTS.arity, min=2, help="k: segments per dissection round."),
+    private_key: str = typer.Option(
+        None, envvar="OPML_PRIVATE_KEY", help="Deployer key (default on a dev chain: dev account 0)."
+    ),
+    arity: int = typer.Option(DEFAULTS.arity, help="k: segments per dissection round."),
     claim_bond: int = typer.Option(DEFAULTS.claim_bond, help="Claim bond in wei."),
     challenge_bond: int = typer.Option(DEFAULTS.challenge_bond, help="Challenge bond in wei."),
+    burn_share_bps: int = typer.Option(
+        DEFAULTS.burn_share_bps, help="Share of a forfeited bond burned, in basis points."
+    ),
     challenge_window: int = typer.Option(DEFAULTS.challenge_window, help="Seconds a claim may be challenged."),
     clock_budget: int = typer.Option(DEFAULTS.clock_budget, help="Seconds each side of a game may spend."),
+    max_step_limit: int = typer.Option(DEFAULTS.max_step_limit, help="Largest step limit a request may ask for."),
+    request_timeout: int = typer.Option(
+        DEFAULTS.request_timeout, help="Seconds before an unserved request may be cancelled."
+    ),
+    callback_gas_limit: int = typer.Option(DEFAULTS.callback_gas_limit, help="Gas a consumer's callback gets."),
+    model_uri: str = typer.Option("models/seed-mnist/model.bin", help="Where the seed model's file can be fetched."),
+    defaults: bool = typer.Option(True, help="Register the inference program and the seed MNIST model."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Deploy MIPS and the inference registry, and write their addresses to a JSON file."""
-    with user_errors(ToolchainError):
-        w3 = connect(rpc)
-        parameters = Parameters(arity, claim_bond, challenge_bond, challenge_window, clock_budget)
-        try:
-            deployment, _ = deploy_all(w3, parameters)
-        except ValueError as error:  # the node refused a transaction
-            raise UserError(f"deployment failed: {error}") from None
+    """Deploy MIPS and the inference registry, register the defaults, and write a deployment JSON file."""
+    from ..chain.deploy import deploy_contracts, deploy_with_defaults
+
+    parameters = Parameters(
+        arity, claim_bond, challenge_bond, burn_share_bps, challenge_window, clock_budget, max_step_limit,
+        request_timeout, callback_gas_limit,
+    )  # fmt: skip
+    with user_errors():
+        w3, tx = transaction_manager(rpc, private_key or os.environ.get("OPML_PRIVATE_KEY"))
+        if defaults:
+            deployment = deploy_with_defaults(w3, tx, parameters, model_uri)
+        else:
+            deployment = deploy_contracts(w3, tx, parameters)
         deployment.write(out)
     if as_json:
-        print_json({"mips": deployment.mips, "registry": deployment.registry, "chain_id": deployment.chain_id})
+        print_json({"mips": deployment.mips, "registry": deployment.registry, "chain_id": deployment.chain_id,
+                    "program_id": deployment.program_id, "model_id": deployment.model_id})  # fmt: skip
     else:
         console.print(f"MIPS      {deployment.mips}\nregistry  {deployment.registry}\nwritten to {out}")

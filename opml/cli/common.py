@@ -10,21 +10,33 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ..errors import BadInput, OpmlError
+
 console = Console(stderr=True)
 
 
-class UserError(Exception):
+class UserError(BadInput):
     """An error caused by the command's input; printed without a traceback."""
 
 
 @contextmanager
 def user_errors(*kinds: type[Exception]) -> Iterator[None]:
-    """Turn the given exception types into a one-line error and exit status 2."""
+    """Turn the system's errors into a one-line message and the exit status of their kind (docs: 2 bad
+    input, 3 not found, 4 conflict, 5 upstream, 6 unavailable); `kinds` are other types shown as bad input."""
     try:
         yield
-    except (UserError, *kinds) as error:
-        console.print(f"[red]error:[/red] {error}")
+    except OpmlError as error:
+        console.print(f"[red]error:[/red] {_escape(error)}")
+        raise typer.Exit(error.exit_status) from None
+    except kinds as error:
+        console.print(f"[red]error:[/red] {_escape(error)}")
         raise typer.Exit(2) from None
+
+
+def _escape(error: Exception) -> str:
+    from rich.markup import escape
+
+    return escape(str(error))
 
 
 def read_optional(path: Path | None) -> bytes:

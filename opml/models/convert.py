@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from ..errors import BadInput
 from .formats import Graph, InputType, Node, Op
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(BadInput):
     pass
 
 

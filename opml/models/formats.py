@@ -14,6 +14,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from ..errors import BadInput
+
 SEED_MAGIC = 0x67676D6C  # "ggml"
 GRAPH_MAGIC = 0x4F504D47  # "OPMG"
 GRAPH_VERSION = 1
@@ -56,7 +58,7 @@ EXIT_BAD_INPUT_LENGTH = 20
 EXIT_OUT_OF_MEMORY = 21
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(BadInput):
     """A model file that cannot be parsed; `exit_code` is the guest's code for the same file."""
 
     def __init__(self, message: str, exit_code: int = EXIT_BAD_SHAPE):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BadInput
 from .formats import MAX_ELEMENTS, Graph, InputType, Node, Op, Prediction
 
 F32 = np.float32
@@ -21,7 +22,7 @@ EXP_UNDERFLOW = F32(-103.972084045410)
 EXP_TAYLOR = [F32(c) for c in (1.98412698e-4, 1.38888889e-3, 8.33333333e-3, 4.16666667e-2, 1.66666667e-1, 0.5, 1.0, 1.0)]
 
 
-class InferenceError(ValueError):
+class InferenceError(BadInput):
     """The model cannot run on this input (the guest exits with the matching code)."""
 
     def __init__(self, message: str, exit_code: int):

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadInput
+
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -30,7 +32,7 @@ MNIST_FILES = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInput):
     pass
 
 

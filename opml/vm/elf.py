@@ -9,6 +9,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from ..errors import BadInput
 from .layout import PROGRAM
 
 EM_MIPS = 8
@@ -17,7 +18,7 @@ EF_MIPS_ARCH_MASK = 0xF000_0000
 ACCEPTED_ARCHITECTURES = {0x0000_0000: "mips1", 0x1000_0000: "mips2", 0x5000_0000: "mips32"}
 
 
-class ProgramError(ValueError):
+class ProgramError(BadInput):
     """The file is not a program this VM can run."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import BadInput
 from . import layout as L
 from .elf import Program
 from .machine import Machine, StepWitness
@@ -65,7 +66,7 @@ class Console:
         stream.extend(data[: max(0, CONSOLE_LIMIT - len(stream))])
 
 
-class StepLimitExceeded(RuntimeError):
+class StepLimitExceeded(BadInput):
     pass
 
 
@@ -124,6 +125,19 @@ class Execution:
                 stderr=bytes(console.stderr),
             )
             return self.result
+
+    def run_bounded(self, step_limit: int, progress: Callable[[int], None] | None = None) -> RunResult:
+        """Run to the exit or to `step_limit` steps, whichever comes first. At the limit the result is the
+        state there, not exited and with no output: what a request's "step limit reached" claim posts."""
+        result = self.result
+        if result is None:
+            try:
+                result = self.run(max_steps=step_limit, progress=progress)
+            except StepLimitExceeded:
+                pass
+        if result is None or result.steps > step_limit:
+            return RunResult(final_state=self.state_at(step_limit), output=b"")
+        return result
 
     # --- queries ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BadInput
 from . import layout as L
 from . import semantics as S
 from .elf import Program
@@ -14,13 +15,12 @@ from .memory import PagedMemory
 from .merkle import leaf_proof
 from .state import State
 
-
 # Bytes of one write syscall handed to the host for logging; the VM's result does not
 # depend on them, and a guest may ask to write up to 4 GiB.
 LOGGED_WRITE_BYTES = 1 << 20
 
 
-class InputError(ValueError):
+class InputError(BadInput):
     """Input or model bytes that do not fit their region."""
 
 

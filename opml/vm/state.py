@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from ..errors import BadInput
 from .merkle import keccak256
 
 _HEADER = struct.Struct(">32s5I2BQ")
@@ -28,7 +29,7 @@ _REGISTERS = struct.Struct(">32I")
 STATE_BYTES = _HEADER.size + _REGISTERS.size
 
 
-class StateDecodeError(ValueError):
+class StateDecodeError(BadInput):
     pass
 
 

@@ -1,108 +1,181 @@
-"""Full dispute games on anvil for the seed MNIST model: real VM states, the real final step."""
+"""Full dispute games on anvil under the hardened rules, for the seed MNIST model: real VM states, the
+real final step, typed reads, and every transaction sent the way the agents send them."""
 
-import dataclasses
 import random
 import subprocess
 import sys
 
 import pytest
+from web3 import Web3
+from web3.logs import DISCARD
 
-from opml.chain.anvil import advance_time
-from opml.chain.contracts import send
-from opml.chain.registry import Deployment, HonestPlayer, Parameters, deploy_all, forged_claim, registry_at
-from opml.guest import INFERENCE, built
-from opml.models.formats import Prediction, model_root
+from opml.agents.player import Player
+from opml.agents.responder import Responder
+from opml.chain.anvil import advance_time, dev_key
+from opml.chain.client import TransactionManager
+from opml.chain.deploy import deploy_contracts, program_image, register_model, register_program
+from opml.chain.errors import TxReverted
+from opml.chain.events import EventReader
+from opml.chain.registry import ClaimStatus, Deployment, GameStatus, Parameters, Registry, RequestStatus, Turn
+from opml.game.faults import LyingTrace, RandomChallenger, lying_output
+from opml.game.solver import Solver
+from opml.game.trace import LocalTrace, forged_claim
+from opml.guest import INFERENCE, SPIN, built
+from opml.models.formats import Prediction
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
-from opml.vm.state import State
 
 from ..models.conftest import SEED
 
-PARAMETERS = Parameters(arity=16)
+PARAMETERS = Parameters(arity=16, challenge_window=600, clock_budget=3_600, max_step_limit=10_000_000)
+STEP_LIMIT = 5_000_000
+FEE = 10**15
 
 
 @pytest.fixture(scope="module")
-def honest():
+def execution():
     model, input = (SEED / "model.bin").read_bytes(), (SEED / "input_7.bin").read_bytes()
-    return HonestPlayer(Execution(Program.from_file(built(INFERENCE.name)), model=model, input=input))
+    return Execution(Program.from_file(built(INFERENCE.name)), model=model, input=input)
+
+
+@pytest.fixture(scope="module")
+def honest(execution):
+    return Solver(LocalTrace(execution, STEP_LIMIT), PARAMETERS.arity)
+
+
+class Party:
+    """A dev account with its own transaction manager."""
+
+    def __init__(self, w3: Web3, index: int):
+        self.tx = TransactionManager(w3, dev_key(index))
+        self.address = self.tx.address
 
 
 @pytest.fixture()
-def setup(w3, honest):
-    """A fresh registry with the inference program, the seed model and a request for input_7."""
-    _, registry = deploy_all(w3, PARAMETERS)
-    roots = honest.execution.region_roots()
-    send(w3, registry.functions.registerProgram(roots["program"], honest.execution.program.entry))
-    model = (SEED / "model.bin").read_bytes()
-    assert model_root(model) == roots["model"]
-    send(w3, registry.functions.registerModel(roots["model"], w3.keccak(model), "models/seed-mnist/model.bin"))
+def chain(w3):
+    """A fresh registry with the inference program and the seed model, and a request for input_7."""
+    owner = Party(w3, 0)
+    deployment = deploy_contracts(w3, owner.tx, PARAMETERS)
+    registry = Registry(w3, deployment.registry)
+    program_id = register_program(registry, owner.tx, program_image(Program.from_file(built(INFERENCE.name))))
+    model_id = register_model(registry, owner.tx, (SEED / "model.bin").read_bytes(), "models/seed-mnist/model.bin")
     input = (SEED / "input_7.bin").read_bytes()
-    send(w3, registry.functions.requestInference(1, 1, input, "0x" + "00" * 20), value=10**15)
-    start = registry.functions.requests(1).call()[7]
-    assert bytes(start) == honest.execution.initial_state.hash  # the start state computed on-chain
-    return registry
+    owner.tx.send(registry.request_inference(program_id, model_id, input, STEP_LIMIT), value=FEE)
+    return registry, deployment, program_id, model_id
 
 
-def play(w3, registry, game_id, defender_hashes, challenger_segment, defender, challenger):
-    rounds = 0
-    while True:
-        game = registry.functions.games(game_id).call()
-        lo, hi = game[4], game[5]
-        if hi - lo == 1:
-            break
-        hashes = defender_hashes(lo, hi)
-        send(w3, registry.functions.bisect(game_id, hashes), defender)
-        send(w3, registry.functions.select(game_id, challenger_segment(lo, hi, hashes), hashes), challenger)
-        rounds += 1
-    return rounds, lo
+def claim(registry: Registry, party: Party, request_id: int, final_claim) -> int:
+    party.tx.send(registry.commit_claim(request_id, final_claim, party.address))
+    party.tx.send(registry.submit_claim(request_id, final_claim), value=PARAMETERS.claim_bond)
+    return registry.count("claim")
 
 
-def test_a_lying_defender_loses_to_the_honest_challenger_and_pays(w3, honest, setup):
-    registry = setup
-    defender, challenger = w3.eth.accounts[1], w3.eth.accounts[2]
-    lie = Prediction(3, Prediction.from_bytes(honest.result.output).scores[::-1].copy()).to_bytes()
-    state, output, siblings = forged_claim(honest.execution, lie)
-    send(w3, registry.functions.submitClaim(1, state, output, siblings), defender, PARAMETERS.claim_bond)
-    send(w3, registry.functions.challenge(1), challenger, PARAMETERS.challenge_bond)
-    diverge = random.Random(3).randrange(1, honest.result.steps)  # the liar's states are wrong from here on
-
-    def liar_hashes(lo, hi):
-        points = registry.functions.points(lo, hi).call()[1:-1]
-        return [honest.state_hash(p) if p < diverge else dataclasses.replace(honest.execution.state_at(p), lo=1).hash for p in points]
-
-    rounds, lo = play(w3, registry, 1, liar_hashes, lambda lo, hi, h: honest.disputed_segment(registry, lo, hi, h), defender, challenger)
-    assert rounds <= 6
-    assert lo == diverge - 1  # narrowed to the very step where the lie starts
-    send(w3, registry.functions.resolve(1, *honest.step_witness(lo)), challenger)
-    assert registry.functions.games(1).call()[2] == 3  # ChallengerWon
-    assert registry.functions.requests(1).call()[1] == 1  # the request is open again
-    before = w3.eth.get_balance(challenger)
-    receipt = send(w3, registry.functions.withdraw(), challenger)
-    gained = w3.eth.get_balance(challenger) - before + receipt.gasUsed * receipt.effectiveGasPrice
-    assert gained == PARAMETERS.claim_bond + PARAMETERS.challenge_bond
+def play(registry, deployment, game_id, defender: Party, defender_solver, challenger: Party, challenger_solver):
+    """Both sides move through the agents' Player until the game ends; returns the rounds played."""
+    events = EventReader(registry.w3, registry.contract)
+    players = {
+        Turn.DEFENDER: Player(registry, Responder(registry, defender.tx), events, Turn.DEFENDER, defender_solver,
+                              deployment.start_block),
+        Turn.CHALLENGER: Player(registry, Responder(registry, challenger.tx), events, Turn.CHALLENGER,
+                                challenger_solver, deployment.start_block),
+    }  # fmt: skip
+    while registry.game(game_id).active:
+        game = registry.game(game_id)
+        outcome = players[game.turn].act(game_id) or players[Turn.CHALLENGER].act(game_id)
+        assert outcome is not None and outcome.sent is not None, "someone always has a move"
+    return registry.game(game_id).rounds
 
 
-def test_an_honest_defender_beats_a_lying_challenger_and_the_result_becomes_final(w3, honest, setup):
-    registry = setup
-    defender, challenger = w3.eth.accounts[3], w3.eth.accounts[4]
-    state, output, siblings = honest.claim_arguments()
-    assert State.decode(state).exit_code == 0 and Prediction.from_bytes(output).predicted == 7
-    send(w3, registry.functions.submitClaim(1, state, output, siblings), defender, PARAMETERS.claim_bond)
-    send(w3, registry.functions.challenge(1), challenger, PARAMETERS.challenge_bond)
-    choices = random.Random(4)
+def test_an_honest_claim_wins_beside_a_lie_that_the_honest_challenger_defeats(w3, chain, execution, honest):
+    registry, deployment, _, _ = chain
+    submitter, liar, challenger = Party(w3, 1), Party(w3, 2), Party(w3, 3)
+    assert registry.request(1).start_state_hash == execution.initial_state.hash  # computed on-chain
 
-    rounds, lo = play(w3, registry, 1, lambda lo, hi: honest.bisection(registry, lo, hi),
-                      lambda lo, hi, hashes: choices.randrange(len(hashes) + 1), defender, challenger)  # fmt: skip
-    send(w3, registry.functions.resolve(1, *honest.step_witness(lo)), defender)
-    assert registry.functions.games(1).call()[2] == 2  # DefenderWon
+    lie_from = random.Random(3).randrange(1, honest.claim().steps)  # the liar's states are wrong from here on
+    lie = forged_claim(execution, lying_output(execution, STEP_LIMIT))
+    liar_solver = Solver(LyingTrace(honest.trace, lie, lie_from), PARAMETERS.arity)
+    lie_id = claim(registry, liar, 1, lie)
+    honest_id = claim(registry, submitter, 1, honest.claim())
+    assert registry.request(1).live_claims == 2
+    assert not honest.agrees_with(registry.claim(lie_id).final_state_hash)
+
+    challenger.tx.send(registry.challenge(lie_id), value=PARAMETERS.challenge_bond)
+    rounds = play(registry, deployment, 1, liar, liar_solver, challenger, honest)
+    game = registry.game(1)
+    assert game.status == GameStatus.CHALLENGER_WON
+    assert rounds <= 6 and game.lo == lie_from - 1  # narrowed to the very step where the lie starts
+    assert registry.claim(lie_id).status == ClaimStatus.REJECTED
+
     advance_time(w3, PARAMETERS.challenge_window)
-    send(w3, registry.functions.finalize(1, state, output, siblings))
-    is_final, exit_code, result = registry.functions.resultOf(1).call()
-    assert is_final and exit_code == 0 and Prediction.from_bytes(bytes(result)).predicted == 7
-    assert registry.functions.balances(defender).call() == PARAMETERS.claim_bond + PARAMETERS.challenge_bond + 10**15
+    finalized = submitter.tx.send(registry.finalize(honest_id, honest.claim()))
+    result = registry.result(1)
+    assert result.exited and result.exit_code == 0 and result.output_hash == Web3.keccak(honest.claim().output)
+    assert Prediction.from_bytes(honest.claim().output).predicted == 7
+    assert registry.request(1).status == RequestStatus.FINALIZED
+
+    kept = PARAMETERS.claim_bond * (10_000 - PARAMETERS.burn_share_bps) // 10_000
+    receipt = w3.eth.get_transaction_receipt(finalized.tx_hash)
+    paid = [
+        (e.args.account, e.args.amount)
+        for e in registry.contract.events.Paid().process_receipt(receipt, errors=DISCARD)
+    ]
+    assert paid == [(submitter.address, FEE + PARAMETERS.claim_bond)]  # finalize pays the claimant directly
+    assert registry.balance_of(submitter.address) == 0
+    assert registry.balance_of(challenger.address) == PARAMETERS.challenge_bond + kept
+    assert registry.balance_of(liar.address) == 0
+    assert registry.burned() == PARAMETERS.claim_bond - kept
+    before = challenger.tx.balance()
+    sent = challenger.tx.send(registry.withdraw())
+    gas_cost = sent.gas_used * w3.eth.get_transaction_receipt(sent.tx_hash)["effectiveGasPrice"]
+    assert challenger.tx.balance() - before + gas_cost == PARAMETERS.challenge_bond + kept
 
 
-def test_the_deploy_command_writes_addresses_services_can_use(anvil, w3, tmp_path):
+def test_an_honest_defender_beats_a_lying_challenger(w3, chain, honest):
+    registry, deployment, _, _ = chain
+    submitter, challenger = Party(w3, 4), Party(w3, 5)
+    claim_id = claim(registry, submitter, 1, honest.claim())
+    challenger.tx.send(registry.challenge(claim_id), value=PARAMETERS.challenge_bond)
+    play(registry, deployment, 1, submitter, honest, challenger, RandomChallenger(honest, seed=4))
+    assert registry.game(1).status == GameStatus.DEFENDER_WON
+    advance_time(w3, PARAMETERS.challenge_window)
+    submitter.tx.send(registry.finalize(claim_id, honest.claim()))
+    assert registry.result(1).output_hash == Web3.keccak(honest.claim().output)
+
+
+def test_a_never_exiting_request_ends_by_its_step_limit(w3, chain):
+    registry, deployment, _, model_id = chain
+    owner, submitter, challenger = Party(w3, 0), Party(w3, 6), Party(w3, 7)
+    spin = Program.from_file(built(SPIN.name))
+    program_id = register_program(registry, owner.tx, program_image(spin))
+    limit = 3_000_000
+    owner.tx.send(registry.request_inference(program_id, model_id, b"", limit), value=FEE)
+    request_id = registry.count("request")
+    truth = Solver(LocalTrace(Execution(spin), limit), PARAMETERS.arity)
+    final = truth.claim()
+    assert not final.exited and final.steps == limit
+    claim_id = claim(registry, submitter, request_id, final)
+    challenger.tx.send(registry.challenge(claim_id), value=PARAMETERS.challenge_bond)
+    play(registry, deployment, 1, submitter, truth, challenger, RandomChallenger(truth, seed=9))
+    assert registry.game(1).status == GameStatus.DEFENDER_WON
+    advance_time(w3, PARAMETERS.challenge_window)
+    submitter.tx.send(registry.finalize(claim_id, final))
+    result = registry.result(request_id)
+    assert result is not None and not result.exited and result.output_hash == Web3.keccak(b"")
+
+
+def test_reverts_come_back_as_named_errors(w3, chain, honest):
+    registry, _, _, _ = chain
+    submitter = Party(w3, 8)
+    with pytest.raises(TxReverted) as error:
+        submitter.tx.send(registry.submit_claim(1, honest.claim()), value=PARAMETERS.claim_bond)
+    assert error.value.name == "NoCommitment"
+    with pytest.raises(TxReverted) as error:
+        submitter.tx.send(registry.challenge(99), value=PARAMETERS.challenge_bond)
+    assert error.value.name == "UnknownClaim" and error.value.args_ == {"claimId": 99}
+    assert "UnknownClaim(claimId=99)" in str(error.value)
+
+
+def test_the_deploy_command_writes_a_deployment_the_services_can_use(anvil, w3, tmp_path):
     out = tmp_path / "deployment.json"
     result = subprocess.run(
         [sys.executable, "-m", "opml.cli", "deploy", "--rpc", anvil.url, "-o", str(out), "--arity", "8"],
@@ -111,11 +184,17 @@ def test_the_deploy_command_writes_addresses_services_can_use(anvil, w3, tmp_pat
     assert result.returncode == 0, result.stderr
     deployment = Deployment.read(out)
     assert deployment.parameters.arity == 8 and deployment.chain_id == w3.eth.chain_id
-    registry = registry_at(w3, deployment.registry)
-    assert registry.functions.arity().call() == 8
-    assert registry.functions.verifier().call() == deployment.mips
+    registry = Registry(w3, deployment.registry)
+    assert registry.parameters == deployment.parameters
+    assert registry.program(deployment.program_id).root == program_image(Program.from_file(built(INFERENCE.name))).root
+    assert registry.model(deployment.model_id).uri == "models/seed-mnist/model.bin"
     refused = subprocess.run(
         [sys.executable, "-m", "opml.cli", "deploy", "--rpc", "http://127.0.0.1:9", "-o", str(out)],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert refused.returncode == 2 and "no Ethereum node answers" in refused.stderr
+    assert refused.returncode != 0 and "does not answer" in refused.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "opml.cli", "deploy", "--rpc", anvil.url, "-o", str(out), "--challenge-window", "0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "InvalidParameter" in bad.stderr and "challengeWindow" in bad.stderr

@@ -15,4 +15,9 @@ contract StateCodec {
     function hashOf(bytes calldata data) external pure returns (bytes32) {
         return VMState.hash(VMState.decode(data));
     }
+
+    /// @notice The claim fields of a state, read without decoding it.
+    function summaryOf(bytes calldata data) external pure returns (bytes32, uint8, bool, uint64) {
+        return VMState.summarize(data);
+    }
 }

@@ -1,0 +1,109 @@
+"""Reading a contract's events from a block cursor, in ranges that shrink when the node refuses.
+
+Public RPC providers cap `eth_getLogs` ranges (and result sizes) in different ways; the
+field's agents stall on exactly that. `EventReader.read` asks for at most `max_range`
+blocks at a time, halves the range on any RPC error, grows it back after successes, and
+never reads past `head - confirmations`. The caller keeps the cursor (the last block
+fully read) and passes it back: after a restart it resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import event_abi_to_log_topic
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import Web3RPCError
+
+from .client import with_retries
+from .errors import ChainUnavailable
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    log_index: int
+    tx_hash: bytes
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.block_number, self.log_index
+
+
+class EventReader:
+    def __init__(
+        self,
+        w3: Web3,
+        contract: Contract,
+        *,
+        confirmations: int = 0,
+        max_range: int = 2_000,
+        min_range: int = 1,
+    ):
+        self.w3 = w3
+        self.contract = contract
+        self.confirmations = confirmations
+        self.max_range = max_range
+        self.min_range = min_range
+        self.range = max_range
+        self._events = {
+            event_abi_to_log_topic(entry): getattr(contract.events, entry["name"])()
+            for entry in contract.abi
+            if entry["type"] == "event"
+        }
+
+    def safe_head(self) -> int:
+        """The newest block with enough confirmations."""
+        head = with_retries(lambda: self.w3.eth.block_number, what="reading the block number")
+        return max(head - self.confirmations, 0)
+
+    def read(self, cursor: int, until: int | None = None) -> tuple[list[ChainEvent], int]:
+        """Events of blocks cursor+1 .. min(until, safe head), in chain order, and the new cursor."""
+        last = self.safe_head() if until is None else min(until, self.safe_head())
+        events: list[ChainEvent] = []
+        start = cursor + 1
+        while start <= last:
+            end = min(start + self.range - 1, last)
+            try:
+                logs = with_retries(lambda: self._get_logs(start, end), what=f"reading logs {start}-{end}")
+            except (Web3RPCError, ValueError) as error:
+                if self.range <= self.min_range:
+                    raise ChainUnavailable(f"the node refuses eth_getLogs for block {start}: {error}") from None
+                self.range = max(self.range // 2, self.min_range)
+                continue
+            events.extend(logs)
+            start = end + 1
+            self.range = min(self.range * 2, self.max_range)
+        return sorted(events, key=lambda event: event.position), max(cursor, last)
+
+    def query(self, event_name: str, from_block: int, **indexed: Any) -> list[ChainEvent]:
+        """Every `event_name` event since `from_block` whose indexed arguments match (e.g. gameId=3)."""
+        event = getattr(self.contract.events, event_name)
+        logs = with_retries(
+            lambda: event.get_logs(from_block=from_block, argument_filters=indexed or None),
+            what=f"reading {event_name} events",
+        )
+        return [self._typed(entry) for entry in logs]
+
+    def _get_logs(self, start: int, end: int) -> list[ChainEvent]:
+        raw = self.w3.eth.get_logs({"address": self.contract.address, "fromBlock": start, "toBlock": end})
+        decoded = []
+        for entry in raw:
+            event = self._events.get(bytes(entry["topics"][0])) if entry["topics"] else None
+            if event is not None:
+                decoded.append(self._typed(event.process_log(entry)))
+        return decoded
+
+    @staticmethod
+    def _typed(entry) -> ChainEvent:
+        return ChainEvent(
+            name=entry["event"],
+            args=dict(entry["args"]),
+            block_number=entry["blockNumber"],
+            log_index=entry["logIndex"],
+            tx_hash=bytes(entry["transactionHash"]),
+        )

@@ -1,0 +1,1 @@
+"""The dispute game's logic, apart from the chain: dissection points, traces and the honest solver."""
