@@ -1,0 +1,263 @@
+"""The app factory every service uses: error mapping, request ids, logs, metrics, health and readiness.
+
+    app = create_app(name="converter", title="OPML converter", settings=settings,
+                     routers=[routes.router], lifespan=lifespan, checks=[Check("database", db_ok)])
+
+- `OpmlError` becomes its kind's HTTP status with `{"error", "message", "details"}`; a
+  validation error is a 422 with the same shape; anything else a 500 that names the
+  request id to look for in the logs (never a stack trace).
+- Every request gets an id (`X-Request-ID`, taken from the caller or made up), bound into
+  every log line written while it is handled, and returned in the response.
+- `/healthz` says the process is alive; `/readyz` runs the service's checks (dependencies
+  reachable, caches warm, migrations applied) and answers 503 until all pass;
+  `/metrics` is Prometheus text.
+- Bodies larger than the service's limit are refused with 413 before they are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from ..errors import OpmlError
+from .logs import configure_logging
+from .metrics import Metrics
+from .settings import ServiceSettings
+
+log = structlog.get_logger("opml.service")
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A readiness check: `probe` returns (or awaits) normally when the dependency is fine, raises otherwise."""
+
+    name: str
+    probe: Callable[[], object | Awaitable[object]]
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    message: str
+    details: dict | list | None = None
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"error": "not_found", "message": "no model 0x12..", "details": None}]}
+    }
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+ERROR_RESPONSES = {
+    404: {"model": Problem, "description": "Not found"},
+    409: {"model": Problem, "description": "Conflict with the current state"},
+    413: {"model": Problem, "description": "Body too large"},
+    422: {"model": Problem, "description": "Invalid input"},
+    502: {"model": Problem, "description": "A dependency failed"},
+    503: {"model": Problem, "description": "Not ready"},
+}
+
+
+def create_app(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter] = (),
+    lifespan=None,
+    checks: Sequence[Check] = (),
+    metrics: Metrics | None = None,
+    max_body_bytes: int = 1 << 20,
+    version: str = "0.1.0",
+) -> FastAPI:
+    configure_logging(settings.log_level, settings.log_format, service=name)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics or Metrics(name.replace("-", "_"))
+    app.state.checks = list(checks)
+    _install_error_handlers(app)
+    for router in routers:
+        app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(_operations_router())
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_RequestContext, metrics=app.state.metrics)
+    return app
+
+
+def add_check(app: FastAPI, check: Check) -> None:
+    app.state.checks.append(check)
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+def _operations_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Dependencies reachable, caches warm, migrations applied",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready yet"}},
+    )
+    async def readyz(request: Request):
+        results: dict[str, str] = {}
+        for check in request.app.state.checks:
+            try:
+                outcome = await asyncio.to_thread(check.probe)
+                if inspect.isawaitable(outcome):
+                    await outcome
+                results[check.name] = "ok"
+            except Exception as error:  # a failing check is a report, not a crash
+                results[check.name] = f"failing: {error}"
+        ready = all(value == "ok" for value in results.values())
+        return JSONResponse(Readiness(ready=ready, checks=results).model_dump(), status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    def metrics(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OpmlError)
+    async def opml_error(request: Request, error: OpmlError) -> JSONResponse:
+        if error.http_status >= 500:
+            log.warning("request failed", error=error.kind.value, message=error.message)
+        return JSONResponse(error.to_dict(), status_code=error.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"where": ".".join(str(part) for part in item.get("loc", ())), "problem": item.get("msg", "")}
+            for item in error.errors()
+        ]
+        first = details[0] if details else {"where": "", "problem": "invalid request"}
+        message = f"{first['where']}: {first['problem']}" if first["where"] else first["problem"]
+        return JSONResponse({"error": "bad_input", "message": message, "details": details}, status_code=422)
+
+
+# --- middleware (pure ASGI, so streaming bodies stream) -----------------------------------------
+
+
+class _RequestContext:
+    """Request id in and out, one log line and the metrics of each request."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500  # until the response starts
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # a bug: log it with the request id, answer without a stack trace
+            log.exception("unexpected error")
+            if status == 500:
+                body = JSONResponse(
+                    {"error": "internal", "message": f"internal error: see the logs for request {request_id}"},
+                    status_code=500,
+                )
+                await send_with_id({"type": "http.response.start", "status": 500, "headers": body.raw_headers})
+                await send_with_id({"type": "http.response.body", "body": body.body})
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(elapsed)
+            if template not in ("/healthz", "/readyz", "/metrics"):
+                log.info(
+                    "request", method=scope["method"], path=scope["path"], status=status, ms=round(elapsed * 1000, 1)
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class _BodyLimit:
+    """413 for a body over `max_bytes`, by its Content-Length or while it streams in (then the app is
+    told the client went away, and whatever it answers is dropped)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_bytes
+        for key, value in scope.get("headers") or []:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                return await _too_large(send, limit)
+        received = 0
+        refused = False
+
+        async def counting_receive():
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
+
+
+async def _too_large(send, limit: int) -> None:
+    body = JSONResponse(
+        {"error": "bad_input", "message": f"the body is larger than this service accepts ({limit} bytes)"},
+        status_code=413,
+    )
+    await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
+    await send({"type": "http.response.body", "body": body.body})
