@@ -19,7 +19,7 @@ import json
 from web3 import Web3
 
 from opml import resources
-from opml.agents.player import Player
+from opml.agents.player import Player, bisections_from_logs
 from opml.agents.responder import Responder
 from opml.chain.anvil import Anvil, advance_time, dev_key
 from opml.chain.client import TransactionManager
@@ -55,10 +55,10 @@ def play(w3: Web3, execution: Execution, arity: int) -> dict:
     lie_claim_gas = liar.send(registry.submit_claim(1, lie.claim()), value=parameters.claim_bond).gas_used
     total = challenger.send(registry.challenge(2), value=parameters.challenge_bond).gas_used
 
-    events = EventReader(w3, registry.contract)
+    bisections = bisections_from_logs(EventReader(w3, registry.contract), deployment.start_block)
     players = {
-        Turn.DEFENDER: Player(registry, Responder(registry, liar), events, Turn.DEFENDER, lie),
-        Turn.CHALLENGER: Player(registry, Responder(registry, challenger), events, Turn.CHALLENGER, honest),
+        Turn.DEFENDER: Player(registry, Responder(registry, liar), Turn.DEFENDER, lie, bisections),
+        Turn.CHALLENGER: Player(registry, Responder(registry, challenger), Turn.CHALLENGER, honest, bisections),
     }
     txs = 1
     final_step_gas = 0

@@ -2,8 +2,8 @@
 
 Public RPC providers cap `eth_getLogs` ranges (and result sizes) in different ways; the
 field's agents stall on exactly that. `EventReader.read` asks for at most `max_range`
-blocks at a time, halves the range on any RPC error, grows it back after successes, and
-never reads past `head - confirmations`. The caller keeps the cursor (the last block
+blocks at a time, halves the range (for good) on any RPC error, and never reads past
+`head - confirmations`. The caller keeps the cursor (the last block
 fully read) and passes it back: after a restart it resumes where it stopped.
 """
 
@@ -73,11 +73,11 @@ class EventReader:
             except (Web3RPCError, ValueError) as error:
                 if self.range <= self.min_range:
                     raise ChainUnavailable(f"the node refuses eth_getLogs for block {start}: {error}") from None
-                self.range = max(self.range // 2, self.min_range)
+                # a provider's limit does not move: never ask for this much again
+                self.range = self.max_range = max(self.range // 2, self.min_range)
                 continue
             events.extend(logs)
             start = end + 1
-            self.range = min(self.range * 2, self.max_range)
         return sorted(events, key=lambda event: event.position), max(cursor, last)
 
     def query(self, event_name: str, from_block: int, **indexed: Any) -> list[ChainEvent]:

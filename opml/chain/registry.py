@@ -92,6 +92,11 @@ class Parameters:
         return tuple(getattr(self, item.name) for item in fields(self))
 
 
+def kept_share(parameters: Parameters, bond: int) -> int:
+    """What the winner gets of a forfeited bond: the bond less its burned share (as the contract rounds)."""
+    return bond - bond * parameters.burn_share_bps // 10_000
+
+
 @dataclass(frozen=True)
 class Request:
     requester: str
@@ -300,8 +305,16 @@ class Registry:
         return dissection.points(lo, hi, self.parameters.arity)
 
     def now(self) -> int:
-        """Chain time: the latest block's timestamp (clocks and windows are measured in it)."""
-        return with_retries(lambda: self.w3.eth.get_block("latest")["timestamp"], what="reading chain time")
+        """Chain time as the next block will see it: the pending block's timestamp where the node has one
+        (anvil and Hardhat do; an idle dev chain's latest block can be minutes old), else the latest's."""
+
+        def read() -> int:
+            try:
+                return self.w3.eth.get_block("pending")["timestamp"]
+            except Exception:  # nodes without a pending block
+                return self.w3.eth.get_block("latest")["timestamp"]
+
+        return with_retries(read, what="reading chain time")
 
     def _struct(self, cls, function: str, *args) -> Any:
         values = self._read(

@@ -9,7 +9,7 @@ import pytest
 from web3 import Web3
 from web3.logs import DISCARD
 
-from opml.agents.player import Player
+from opml.agents.player import Player, bisections_from_logs
 from opml.agents.responder import Responder
 from opml.chain.anvil import advance_time, dev_key
 from opml.chain.client import TransactionManager
@@ -72,13 +72,13 @@ def claim(registry: Registry, party: Party, request_id: int, final_claim) -> int
 
 def play(registry, deployment, game_id, defender: Party, defender_solver, challenger: Party, challenger_solver):
     """Both sides move through the agents' Player until the game ends; returns the rounds played."""
-    events = EventReader(registry.w3, registry.contract)
+    bisections = bisections_from_logs(EventReader(registry.w3, registry.contract), deployment.start_block)
     players = {
-        Turn.DEFENDER: Player(registry, Responder(registry, defender.tx), events, Turn.DEFENDER, defender_solver,
-                              deployment.start_block),
-        Turn.CHALLENGER: Player(registry, Responder(registry, challenger.tx), events, Turn.CHALLENGER,
-                                challenger_solver, deployment.start_block),
-    }  # fmt: skip
+        Turn.DEFENDER: Player(registry, Responder(registry, defender.tx), Turn.DEFENDER, defender_solver, bisections),
+        Turn.CHALLENGER: Player(
+            registry, Responder(registry, challenger.tx), Turn.CHALLENGER, challenger_solver, bisections
+        ),
+    }
     while registry.game(game_id).active:
         game = registry.game(game_id)
         outcome = players[game.turn].act(game_id) or players[Turn.CHALLENGER].act(game_id)

@@ -1,0 +1,133 @@
+"""The challenger agent: re-checks every claim and disputes the wrong ones.
+
+For each claim it sees: compute the trace of the claim's request (checked against the on-chain
+start state) within the claim's window and compare final states. On a mismatch it challenges
+with its bond and plays the game to its end: it picks the first segment it disagrees with each
+round, proves the last step itself (anyone may), and calls `timeout` when the defender's clock
+runs out. It plays every game to its end even after another game has rejected the claim, since a
+game it abandons is lost on time. Credits are withdrawn on their own schedule by the runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..chain.events import ChainEvent
+from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, kept_share
+from ..game.faults import RandomChallenger
+from ..game.moves import Resolve
+from ..game.solver import Solver
+from .player import Player
+from .responder import Responder
+from .runtime import Agent
+from .traces import Unverifiable
+
+CHALLENGE_DONE = frozenset({"AlreadyChallenged", "ClaimNotLive", "ChallengeWindowClosed"})
+
+
+@dataclass(frozen=True)
+class ChallengerFaults:
+    """Deliberate faults, for demos and tests only: a challenger that disputes honest claims or goes silent."""
+
+    dispute_honest: bool = False  # challenge every claim and pick segments at random
+    silent_after_rounds: int | None = None  # stop playing after this many rounds (0: never answer)
+
+
+class ChallengerAgent(Agent):
+    role = "challenger"
+
+    def __init__(self, *, faults: ChallengerFaults = ChallengerFaults(), **kwargs):
+        super().__init__(**kwargs)
+        self.faults = faults
+        self.responder = Responder(self.registry, self.tx)
+
+    # --- events -> work --------------------------------------------------------------------------------
+
+    def on_event(self, event: ChainEvent) -> None:
+        if event.name == "ClaimSubmitted" and event.args["claimant"].lower() != self.address.lower():
+            self.store.add_work(f"claim:{event.args['claimId']}")
+        elif event.name == "GameStarted" and event.args["challenger"].lower() == self.address.lower():
+            self.store.add_work(f"game:{event.args['gameId']}")
+
+    def work_on(self, key: str) -> None:
+        kind, ident = key.split(":")
+        if kind == "claim":
+            self.check(int(ident))
+        elif kind == "game":
+            self.play(int(ident))
+
+    # --- checking a claim ---------------------------------------------------------------------------------
+
+    def check(self, claim_id: int) -> None:
+        key = f"claim:{claim_id}"
+        claim = self.registry.claim(claim_id)
+        window_end = claim.submitted_at + self.registry.parameters.challenge_window
+        if claim.status != ClaimStatus.LIVE:
+            self.store.set_work(key, claim.status.name.lower(), done=True)
+            return
+        try:
+            solver = self.solver_for(claim.request_id)
+            honest = solver.agrees_with(claim.final_state_hash)
+        except Unverifiable as error:
+            self.store.set_work(key, "unverifiable", done=True, reason=str(error))
+            self.log.warning("cannot check claim", claim=claim_id, reason=str(error))
+            return
+        if honest and not self.faults.dispute_honest:
+            self.store.set_work(key, "honest", done=True, request_id=claim.request_id)
+            return
+        self.store.set_work(
+            key, "lie" if not honest else "disputing (fault)", request_id=claim.request_id, due=window_end
+        )
+        if self.registry.game_of(claim_id, self.address) == 0:
+            opened = self.send(
+                self.registry.challenge(claim_id),
+                value=self.registry.parameters.challenge_bond,
+                intent=f"challenge c{claim_id}",
+                already_done=CHALLENGE_DONE,
+            )
+            if opened:
+                self.metrics.challenges_sent.inc()
+                self.log.info("challenged", claim=claim_id, request=claim.request_id)
+        self.store.set_work(key, "challenged", done=True)
+
+    # --- playing a game --------------------------------------------------------------------------------------
+
+    def play(self, game_id: int) -> None:
+        key = f"game:{game_id}"
+        game = self.registry.game(game_id)
+        if not game.active:
+            if game.status == GameStatus.CHALLENGER_WON:
+                self.metrics.bonds_won.inc(kept_share(self.registry.parameters, self.registry.parameters.claim_bond))
+            else:
+                self.metrics.bonds_lost.inc(self.registry.parameters.challenge_bond)
+            self.store.set_work(key, game.status.name.lower(), done=True, rounds=game.rounds)
+            return
+        if self.faults.silent_after_rounds is not None and game.rounds >= self.faults.silent_after_rounds:
+            self.store.set_work(key, "silent (fault)", rounds=game.rounds)
+            return
+        request_id = self.registry.claim(game.claim_id).request_id
+        solver = self.solver_for(request_id)
+        if self.faults.dispute_honest:
+            solver = RandomChallenger(solver, seed=game_id)
+        player = Player(self.registry, self.responder, Turn.CHALLENGER, solver, self.bisection_of)
+        outcome = player.act(game_id, game)
+        if outcome is not None and outcome.sent is not None:
+            self.metrics.moves.labels(type(outcome.move).__name__.lower()).inc()
+            if isinstance(outcome.move, Resolve):
+                self.metrics.steps_resolved.inc()
+        self.store.set_work(key, "playing", rounds=game.rounds, due=_due(game))
+
+    def bisection_of(self, game_id: int, game: Game) -> list[bytes] | None:
+        """The defender's hashes for the game's current interval, from the index."""
+        for row in reversed(self.store.events(name="Bisected", game_id=game_id)):
+            if (row.args["lo"], row.args["hi"]) == (game.lo, game.hi):
+                return [bytes.fromhex(value[2:]) for value in row.args["hashes"]]
+        return None
+
+    def solver_for(self, request_id: int) -> Solver:
+        trace = self.traces.trace_for(self.request_view(request_id))
+        return Solver(trace, self.registry.parameters.arity)
+
+
+def _due(game: Game) -> int:
+    return game.last_move_at + (game.defender_clock if game.turn == Turn.DEFENDER else game.challenger_clock)

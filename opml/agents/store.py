@@ -1,0 +1,272 @@
+"""An agent's memory: the block cursor, every registry event it has read, its transactions (the journal
+written before each broadcast), and where each piece of work stands. The chain is the truth; this is
+what lets a restarted agent resume without re-reading history or sending anything twice, and what the
+services' read APIs show.
+
+Rows are keyed by on-chain ids. SQLite by default, PostgreSQL by URL (opml.service.db); the schema
+is migrated by Alembic (opml/agents/migrations) when an agent starts.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..chain.client import JournalEntry
+from ..chain.events import ChainEvent
+from ..service.db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+IDS = ("requestId", "claimId", "gameId")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CursorRow(Base):
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger)
+
+
+class EventRow(Base):
+    """A registry event, with its ids pulled out for lookups and its arguments as JSON (bytes as 0x-hex)."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (UniqueConstraint("block_number", "log_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66), index=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    claim_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    game_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    args: Mapped[dict] = mapped_column(JSON)
+
+
+class TransactionRow(Base):
+    """One transaction this agent sent, recorded before broadcast, settled when its receipt is known."""
+
+    __tablename__ = "transactions"
+
+    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    intent: Mapped[str] = mapped_column(String(200), index=True)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, mined, reverted, dropped
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkRow(Base):
+    """Where one piece of work stands (a request to serve, a claim to check, a game to play)."""
+
+    __tablename__ = "work"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "request:5", "game:3"
+    state: Mapped[str] = mapped_column(String(32))
+    done: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SubmittedRequestRow(Base):
+    """A request sent through the submitter's API (the on-chain request id once it is mined)."""
+
+    __tablename__ = "submitted_requests"
+
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    model_root: Mapped[str] = mapped_column(String(66))
+    input_hex: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def to_json(value: Any) -> Any:
+    """Event arguments as JSON: bytes become 0x-hex, lists and dicts recurse."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    return value
+
+
+class AgentStore:
+    """The agent's tables over one database."""
+
+    def __init__(self, database: Database):
+        self.database = database
+
+    @classmethod
+    def open(cls, url: str) -> AgentStore:
+        database = Database(url)
+        database.migrate(MIGRATIONS)
+        return cls(database)
+
+    def check_migrated(self) -> bool:
+        return self.database.is_migrated(MIGRATIONS)
+
+    # --- cursor ------------------------------------------------------------------------------------
+
+    def cursor(self, name: str, default: int) -> int:
+        with self.database.session() as session:
+            row = session.get(CursorRow, name)
+            return row.block if row is not None else default
+
+    def save_events(self, name: str, events: list[ChainEvent], cursor: int) -> list[ChainEvent]:
+        """Store events not seen before and move the cursor, in one transaction; returns the new events."""
+        fresh = []
+        with self.database.session() as session:
+            for event in events:
+                seen = session.scalar(
+                    select(EventRow.id).where(
+                        EventRow.block_number == event.block_number, EventRow.log_index == event.log_index
+                    )
+                )
+                if seen is not None:
+                    continue
+                args = to_json(event.args)
+                session.add(
+                    EventRow(
+                        block_number=event.block_number,
+                        log_index=event.log_index,
+                        tx_hash="0x" + event.tx_hash.hex(),
+                        name=event.name,
+                        request_id=args.get("requestId"),
+                        claim_id=args.get("claimId"),
+                        game_id=args.get("gameId"),
+                        args=args,
+                    )
+                )
+                fresh.append(event)
+            row = session.get(CursorRow, name)
+            if row is None:
+                session.add(CursorRow(name=name, block=cursor))
+            else:
+                row.block = max(row.block, cursor)
+        return fresh
+
+    def events(self, *, name: str | None = None, **ids: int) -> list[EventRow]:
+        """Stored events in chain order, filtered by name and by request_id/claim_id/game_id."""
+        query = select(EventRow).order_by(EventRow.block_number, EventRow.log_index)
+        if name is not None:
+            query = query.where(EventRow.name == name)
+        for column, value in ids.items():
+            query = query.where(getattr(EventRow, column) == value)
+        with self.database.session() as session:
+            return list(session.scalars(query))
+
+    def events_in(self, tx_hashes: list[str]) -> list[EventRow]:
+        if not tx_hashes:
+            return []
+        query = (
+            select(EventRow).where(EventRow.tx_hash.in_(tx_hashes)).order_by(EventRow.block_number, EventRow.log_index)
+        )
+        with self.database.session() as session:
+            return list(session.scalars(query))
+
+    # --- work --------------------------------------------------------------------------------------
+
+    def work(self, key: str) -> WorkRow | None:
+        with self.database.session() as session:
+            return session.get(WorkRow, key)
+
+    def open_work(self) -> list[WorkRow]:
+        with self.database.session() as session:
+            return list(session.scalars(select(WorkRow).where(WorkRow.done.is_(False))))
+
+    def all_work(self, prefix: str) -> list[WorkRow]:
+        with self.database.session() as session:
+            return list(session.scalars(select(WorkRow).where(WorkRow.key.startswith(prefix))))
+
+    def set_work(self, key: str, state: str, *, done: bool = False, **detail: Any) -> None:
+        with self.database.session() as session:
+            row = session.get(WorkRow, key)
+            if row is None:
+                session.add(WorkRow(key=key, state=state, done=done, detail=to_json(detail)))
+            else:
+                row.state, row.done = state, done
+                row.detail = {**(row.detail or {}), **to_json(detail)}
+
+    def add_work(self, key: str, state: str = "new") -> bool:
+        """Start tracking `key` unless it is tracked already; True if it is new."""
+        with self.database.session() as session:
+            if session.get(WorkRow, key) is not None:
+                return False
+            session.add(WorkRow(key=key, state=state, done=False, detail={}))
+            return True
+
+    # --- transactions (the TransactionManager's journal) ------------------------------------------
+
+    def transactions(self, *, intent_prefix: str | None = None) -> list[TransactionRow]:
+        query = select(TransactionRow).order_by(TransactionRow.created_at)
+        if intent_prefix is not None:
+            query = query.where(TransactionRow.intent.startswith(intent_prefix))
+        with self.database.session() as session:
+            return list(session.scalars(query))
+
+    def journal(self) -> SqlJournal:
+        return SqlJournal(self.database)
+
+    # --- requests sent through the API -------------------------------------------------------------
+
+    def record_submitted(self, request_id: int, tx_hash: str, model_root: str, input: bytes) -> None:
+        with self.database.session() as session:
+            if session.get(SubmittedRequestRow, request_id) is None:
+                session.add(SubmittedRequestRow(request_id=request_id, tx_hash=tx_hash, model_root=model_root,
+                                                input_hex=input.hex()))  # fmt: skip
+
+    def submitted(self, request_id: int) -> SubmittedRequestRow | None:
+        with self.database.session() as session:
+            return session.get(SubmittedRequestRow, request_id)
+
+
+class SqlJournal:
+    """The Journal protocol of opml.chain.client over the transactions table."""
+
+    def __init__(self, database: Database):
+        self.database = database
+
+    def pending(self, intent: str) -> JournalEntry | None:
+        query = (
+            select(TransactionRow)
+            .where(TransactionRow.intent == intent, TransactionRow.status == "pending")
+            .order_by(TransactionRow.created_at.desc())
+        )
+        with self.database.session() as session:
+            row = session.scalars(query).first()
+            return JournalEntry(row.intent, bytes.fromhex(row.tx_hash[2:]), row.nonce) if row else None
+
+    def record(self, entry: JournalEntry) -> None:
+        with self.database.session() as session:
+            tx_hash = "0x" + entry.tx_hash.hex()
+            if session.get(TransactionRow, tx_hash) is None:
+                session.add(TransactionRow(tx_hash=tx_hash, intent=entry.intent, nonce=entry.nonce))
+
+    def settle(self, tx_hash: bytes, status: int, gas_used: int, block_number: int) -> None:
+        with self.database.session() as session:
+            row = session.get(TransactionRow, "0x" + tx_hash.hex())
+            if row is None:
+                return
+            row.status = {1: "mined", 0: "reverted"}.get(status, "dropped")
+            row.gas_used = gas_used or None
+            row.block_number = block_number or None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_json(value))

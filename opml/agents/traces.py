@@ -1,0 +1,156 @@
+"""Where an agent gets the trace of a request: from a vm-worker over HTTP, or computed in-process.
+
+Either way the trace is checked against the chain before it is trusted: its initial state hash
+must equal the request's start state, which the registry computed from the registered program
+root P, the model root M and the input. An agent that cannot reproduce the start state (the
+program is unknown, the model file does not hash to M) refuses to play rather than guess.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..chain.registry import Registry
+from ..errors import Conflict
+from ..game.trace import LocalTrace, TraceProvider
+from ..guest import INFERENCE, SPIN, built
+from ..models.formats import model_root
+from ..vm.elf import Program
+from ..vm.execution import Execution
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """What an agent knows of a request: from its InferenceRequested event and the registry."""
+
+    request_id: int
+    program_id: int
+    model_id: int
+    program_root: bytes
+    model_root: bytes
+    model_uri: str
+    input: bytes
+    fee: int
+    step_limit: int
+    deadline: int
+    requester: str
+    start_state_hash: bytes
+
+
+class Unverifiable(Conflict):
+    """The agent cannot reproduce a request's start state, so it will not play for or against it."""
+
+
+class TraceSource(Protocol):
+    def trace_for(self, request: RequestView) -> TraceProvider: ...
+
+
+class ModelSource(Protocol):
+    def model_bytes(self, root: bytes, uri: str) -> bytes:
+        """The model file whose root is `root` (raises if it cannot be found)."""
+        ...
+
+
+def builtin_programs() -> dict[bytes, Program]:
+    """The guest programs every agent knows, by the root P the registry holds."""
+    programs = {}
+    for guest in (INFERENCE, SPIN):
+        program = Program.from_file(built(guest.name))
+        programs[Execution(program).region_roots()["program"]] = program
+    return programs
+
+
+def request_view(registry: Registry, event_args: dict) -> RequestView:
+    """A RequestView from an InferenceRequested event's arguments (as stored: bytes are 0x-hex)."""
+    program = registry.program(event_args["programId"])
+    model = registry.model(event_args["modelId"])
+    return RequestView(
+        request_id=event_args["requestId"],
+        program_id=event_args["programId"],
+        model_id=event_args["modelId"],
+        program_root=program.root,
+        model_root=model.root,
+        model_uri=model.uri,
+        input=_bytes(event_args["input"]),
+        fee=event_args["fee"],
+        step_limit=event_args["stepLimit"],
+        deadline=event_args["deadline"],
+        requester=event_args["requester"],
+        start_state_hash=_bytes(event_args["startStateHash"]),
+    )
+
+
+def _bytes(value) -> bytes:
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
+class CachedTraces:
+    """Keeps the last `capacity` traces by request id; subclasses say how to build one."""
+
+    def __init__(self, capacity: int = 64):
+        self.capacity = capacity
+        self._traces: OrderedDict[int, TraceProvider] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[int, threading.Lock] = {}
+
+    def trace_for(self, request: RequestView) -> TraceProvider:
+        with self._lock:
+            if request.request_id in self._traces:
+                self._traces.move_to_end(request.request_id)
+                return self._traces[request.request_id]
+            building = self._building.setdefault(request.request_id, threading.Lock())
+        with building:  # one computation per request, however many jobs ask
+            with self._lock:
+                if request.request_id in self._traces:
+                    return self._traces[request.request_id]
+            trace, initial_hash = self.build(request)
+            if initial_hash != request.start_state_hash:
+                raise Unverifiable(
+                    f"request {request.request_id}: the start state computed here (0x{initial_hash.hex()[:16]}..) "
+                    f"is not the one on-chain (0x{request.start_state_hash.hex()[:16]}..)"
+                )
+            with self._lock:
+                self._traces[request.request_id] = trace
+                while len(self._traces) > self.capacity:
+                    self._traces.popitem(last=False)
+                self._building.pop(request.request_id, None)
+            return trace
+
+    def build(self, request: RequestView) -> tuple[TraceProvider, bytes]:
+        raise NotImplementedError
+
+
+class LocalTraces(CachedTraces):
+    """Traces computed in this process (tests, and agents run without a vm-worker)."""
+
+    def __init__(self, models: ModelSource, programs: dict[bytes, Program] | None = None, capacity: int = 64):
+        super().__init__(capacity)
+        self.models = models
+        self.programs = programs if programs is not None else builtin_programs()
+
+    def build(self, request: RequestView) -> tuple[TraceProvider, bytes]:
+        program = self.programs.get(request.program_root)
+        if program is None:
+            raise Unverifiable(
+                f"request {request.request_id}: program 0x{request.program_root.hex()[:16]}.. is unknown here"
+            )
+        model = self.models.model_bytes(request.model_root, request.model_uri)
+        if model_root(model) != request.model_root:
+            raise Unverifiable(f"request {request.request_id}: the model file does not hash to the registered root")
+        execution = Execution(program, model=model, input=request.input)
+        return LocalTrace(execution, request.step_limit), execution.initial_state.hash
+
+
+class StaticModels:
+    """Model files held in memory, by root (tests)."""
+
+    def __init__(self, *files: bytes):
+        self.files = {model_root(data): data for data in files}
+
+    def model_bytes(self, root: bytes, uri: str) -> bytes:
+        if root not in self.files:
+            raise Unverifiable(f"model 0x{root.hex()[:16]}.. is not available here")
+        return self.files[root]

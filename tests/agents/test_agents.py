@@ -1,0 +1,162 @@
+"""The agents on a real anvil, with traces computed in-process: they find requests and claims by polling
+the chain and play every round on their own."""
+
+import time
+
+import pytest
+
+from opml.agents.challenger import ChallengerAgent, ChallengerFaults
+from opml.agents.runtime import AgentConfig
+from opml.agents.store import AgentStore
+from opml.agents.submitter import SubmitterAgent, SubmitterFaults
+from opml.agents.traces import LocalTraces, StaticModels
+from opml.chain.anvil import dev_key
+from opml.chain.client import TransactionManager, connect
+from opml.chain.deploy import deploy_with_defaults
+from opml.chain.registry import ClaimStatus, GameStatus, Parameters, Registry, RequestStatus
+from opml.models.formats import Prediction
+from opml.resources import seed_model_dir
+
+PARAMETERS = Parameters(challenge_window=6, clock_budget=12, max_step_limit=10_000_000)
+STEP_LIMIT = 5_000_000
+CONFIG = AgentConfig(poll_interval=0.1, withdraw_interval=1.0)
+MODEL = (seed_model_dir() / "model.bin").read_bytes()
+INPUT_7 = (seed_model_dir() / "input_7.bin").read_bytes()
+
+
+@pytest.fixture()
+def chain(anvil):
+    w3 = connect(anvil.url)
+    deployment = deploy_with_defaults(w3, TransactionManager(w3, dev_key(0)), PARAMETERS, "seed")
+    return w3, deployment, Registry(w3, deployment.registry)
+
+
+@pytest.fixture(scope="module")
+def traces():
+    return LocalTraces(StaticModels(MODEL))
+
+
+def make(kind, chain, key_index, tmp_path, traces, **kwargs):
+    w3, deployment, registry = chain
+    store = AgentStore.open(str(tmp_path / f"{kind.role}-{key_index}.db"))
+    agent = kind(
+        registry=Registry(w3, deployment.registry),
+        tx=TransactionManager(w3, dev_key(key_index), store.journal()),
+        store=store,
+        traces=traces,
+        deployment=deployment,
+        config=CONFIG,
+        **kwargs,
+    )
+    return agent
+
+
+def request(chain, input=INPUT_7, fee=10**15) -> int:
+    w3, deployment, registry = chain
+    TransactionManager(w3, dev_key(9)).send(
+        registry.request_inference(deployment.program_id, deployment.model_id, input, STEP_LIMIT), value=fee
+    )
+    return registry.count("request")
+
+
+def wait_for(condition, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Running:
+    """Start agents for the duration of a `with` block."""
+
+    def __init__(self, *agents):
+        self.agents = agents
+
+    def __enter__(self):
+        for agent in self.agents:
+            agent.start()
+        return self
+
+    def __exit__(self, *exc):
+        for agent in self.agents:
+            agent.stop()
+
+
+def final_claim_of(registry, request_id):
+    request = registry.request(request_id)
+    return registry.claim(request.final_claim) if request.status == RequestStatus.FINALIZED else None
+
+
+def test_an_honest_request_becomes_final_on_its_own(chain, tmp_path, traces):
+    _, _, registry = chain
+    submitter = make(SubmitterAgent, chain, 1, tmp_path, traces)
+    challenger = make(ChallengerAgent, chain, 2, tmp_path, traces)
+    request_id = request(chain)
+    with Running(submitter, challenger):
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, what="finality")
+        claim_id = registry.request(request_id).final_claim
+        wait_for(
+            lambda: getattr(challenger.store.work(f"claim:{claim_id}"), "state", None) == "honest", 10, "a verdict"
+        )
+    assert registry.claim(claim_id).claimant == submitter.address
+    assert registry.game_of(claim_id, challenger.address) == 0 and registry.count("game") == 0
+    expected = traces.trace_for(submitter.request_view(request_id)).final_claim().output
+    assert registry.result(request_id).output_hash == registry.w3.keccak(expected)
+    assert Prediction.from_bytes(expected).predicted == 7
+
+
+@pytest.mark.parametrize("lie", [SubmitterFaults(lie="output"), SubmitterFaults(lie="states", lie_from_step=1),
+                                 SubmitterFaults(lie="states", lie_from_step=977_000)], ids=["output", "first", "middle"])  # fmt: skip
+def test_a_lying_submitter_loses_and_the_honest_claim_becomes_final(chain, tmp_path, traces, lie):
+    _, _, registry = chain
+    honest = make(SubmitterAgent, chain, 1, tmp_path, traces)
+    liar = make(SubmitterAgent, chain, 3, tmp_path, traces, faults=lie, local_traces=traces)
+    challenger = make(ChallengerAgent, chain, 2, tmp_path, traces)
+    request_id = request(chain)
+    with Running(honest, liar, challenger):
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, 90, "finality")
+        wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, 30, "the game's end")
+    game = registry.game(1)
+    assert game.status == GameStatus.CHALLENGER_WON and game.challenger == challenger.address
+    assert registry.claim(game.claim_id).claimant == liar.address
+    assert registry.claim(game.claim_id).status == ClaimStatus.REJECTED
+    assert final_claim_of(registry, request_id).claimant == honest.address
+    if lie.lie == "states":
+        assert game.lo == lie.lie_from_step - 1  # narrowed to the very step where the lie starts
+
+
+def test_a_challenger_that_disputes_honest_claims_loses(chain, tmp_path, traces):
+    _, _, registry = chain
+    submitter = make(SubmitterAgent, chain, 1, tmp_path, traces)
+    liar = make(ChallengerAgent, chain, 4, tmp_path, traces, faults=ChallengerFaults(dispute_honest=True))
+    request_id = request(chain)
+    with Running(submitter, liar):
+        wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, 60, "the game's end")
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, 30, "finality")
+    assert registry.game(1).status == GameStatus.DEFENDER_WON
+    assert final_claim_of(registry, request_id).claimant == submitter.address
+
+
+def test_silent_parties_lose_on_time(chain, tmp_path, traces):
+    _, _, registry = chain
+    honest = make(SubmitterAgent, chain, 1, tmp_path, traces)
+    silent_liar = make(SubmitterAgent, chain, 3, tmp_path, traces, local_traces=traces,
+                       faults=SubmitterFaults(lie="output", silent_after_rounds=2))  # fmt: skip
+    challenger = make(ChallengerAgent, chain, 2, tmp_path, traces)
+    silent_challenger = make(ChallengerAgent, chain, 4, tmp_path, traces,
+                             faults=ChallengerFaults(dispute_honest=True, silent_after_rounds=1))  # fmt: skip
+    request_id = request(chain)
+    with Running(honest, silent_liar, challenger, silent_challenger):
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, 120, "finality")
+        wait_for(lambda: registry.count("game") >= 3 and not any(registry.game(g).active for g in range(1, 4)),
+                 60, "every game's end")  # fmt: skip
+    for game_id in range(1, registry.count("game") + 1):
+        game = registry.game(game_id)
+        defender = registry.claim(game.claim_id).claimant
+        if game.challenger == silent_challenger.address:  # it stopped after a round, against anyone
+            assert game.status == GameStatus.DEFENDER_WON and game.rounds == 1
+        elif defender == silent_liar.address:  # it stopped after two rounds
+            assert game.status == GameStatus.CHALLENGER_WON and game.rounds == 2
+    assert final_claim_of(registry, request_id).claimant == honest.address
