@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
 from ..chain.registry import ClaimStatus, Game, GameStatus, RequestStatus, Turn, kept_share
-from ..chain.errors import TxReverted
 from ..game.faults import LyingTrace, lying_output
 from ..game.moves import Resolve
 from ..game.solver import Solver

@@ -13,11 +13,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
+
+from .. import resources
 from ..chain.registry import Registry
-from ..errors import Conflict
+from ..errors import BadInput, Conflict, NotFound, OpmlError, Upstream
+from ..game.remote import ExecutionRequest, RemoteTrace
 from ..game.trace import LocalTrace, TraceProvider
 from ..guest import INFERENCE, SPIN, built
 from ..models.formats import model_root
+from ..service.clients import ServiceClient
 from ..vm.elf import Program
 from ..vm.execution import Execution
 
@@ -154,3 +159,67 @@ class StaticModels:
         if root not in self.files:
             raise Unverifiable(f"model 0x{root.hex()[:16]}.. is not available here")
         return self.files[root]
+
+
+class WorkerTraces(CachedTraces):
+    """Traces computed by a vm-worker over HTTP (the services' way): the worker fetches the model from the
+    converter by its root and checks it; the program must be one the worker knows."""
+
+    def __init__(self, worker: ServiceClient, capacity: int = 256):
+        super().__init__(capacity)
+        self.worker = worker
+
+    def build(self, request: RequestView) -> tuple[TraceProvider, bytes]:
+        spec = ExecutionRequest(
+            step_limit=request.step_limit,
+            input=request.input,
+            program_root=request.program_root,
+            model_root=request.model_root,
+        )
+        trace = RemoteTrace(self.worker, spec)
+        try:
+            return trace, trace.initial_state_hash()
+        except (BadInput, NotFound) as error:  # the worker cannot reproduce it: an unknown program or model
+            raise Unverifiable(f"request {request.request_id}: {error}") from None
+
+
+class FetchedModels:
+    """Model files by root: from the converter, else from the registered uri (a path under the OPML root, or
+    an http(s) URL). Every file is checked against the root before use, and kept."""
+
+    def __init__(self, converter: ServiceClient | None):
+        self.converter = converter
+        self._files: dict[bytes, bytes] = {}
+
+    def model_bytes(self, root: bytes, uri: str) -> bytes:
+        if root in self._files:
+            return self._files[root]
+        for source in (self._from_converter, self._from_uri):
+            data = source(root, uri)
+            if data is not None and model_root(data) == root:
+                self._files[root] = data
+                return data
+        raise Unverifiable(f"no file for model 0x{root.hex()[:16]}.. that hashes to its root (uri {uri!r})")
+
+    def _from_converter(self, root: bytes, uri: str) -> bytes | None:
+        if self.converter is None:
+            return None
+        try:
+            return self.converter.get(f"/models/0x{root.hex()}/file").content
+        except (NotFound, Upstream):
+            return None
+
+    @staticmethod
+    def _from_uri(root: bytes, uri: str) -> bytes | None:
+        if uri.startswith(("http://", "https://")):
+            try:
+                response = httpx.get(uri, timeout=30, follow_redirects=True)
+            except httpx.HTTPError:
+                return None
+            return response.content if response.status_code == 200 else None
+        try:
+            path = (resources.root() / uri).resolve()
+        except OpmlError:
+            return None
+        inside = resources.root().resolve() in path.parents
+        return path.read_bytes() if inside and path.is_file() else None

@@ -2,13 +2,14 @@
 
 import typer
 
-from . import chain, guest, models, vm
+from . import chain, guest, models, stack, vm
 
 app = typer.Typer(help="OPML: optimistic machine learning on a blockchain.", no_args_is_help=True)
 app.command()(models.train)
 app.command()(models.convert)
 app.command()(models.predict)
 app.command()(chain.deploy)
+app.command()(stack.up)
 app.add_typer(vm.app, name="vm")
 app.add_typer(guest.app, name="guest")
 

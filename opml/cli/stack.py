@@ -1,0 +1,38 @@
+"""`opml up`: the whole stack on this machine (anvil, the contracts, the four services as processes)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+from .common import console, user_errors
+
+
+def up(
+    data_dir: Path = typer.Option(Path("var"), help="Where the deployment, databases and stores go."),
+    keep: bool = typer.Option(False, help="Keep what an earlier run left in data-dir (default: start clean)."),
+    quiet: bool = typer.Option(False, help="Do not print the services' logs."),
+) -> None:
+    """Start anvil, deploy, start every service, wait for them to be ready, and run until Ctrl-C."""
+    from ..stack import Stack, StackConfig
+
+    if data_dir.exists() and not keep:
+        shutil.rmtree(data_dir)
+    stack = Stack(StackConfig(data_dir=data_dir, echo=not quiet))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    with user_errors():
+        try:
+            stack.start()
+            console.print(f"[green]ready[/green]: chain {stack.rpc_url}, deployment {stack.deployment_path}")
+            for name, service in stack.services.items():
+                console.print(f"  {name:<11} {service.url}/docs")
+            console.print("Ctrl-C stops everything.")
+            stopping.wait()
+        finally:
+            stack.stop()

@@ -1,0 +1,78 @@
+"""The challenger service: the app factory and the lifespan that starts (and stops) its agent."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from opml.agents.challenger import ChallengerAgent, ChallengerFaults
+from opml.agents.metrics import AgentMetrics
+from opml.agents.runtime import Agent
+from opml.agents.views import Receipts
+from opml.agents.wiring import build_parts
+from opml.service.app import Check, create_app as create_service_app
+from opml.service.metrics import Metrics
+
+from .routes import router
+from .service import Disputes
+from .settings import ChallengerSettings
+
+DESCRIPTION = """
+The challenger re-checks every claim on the registry against its own run of the VM and disputes
+the wrong ones with a bond, then plays each game round by round on its own.
+
+`GET /disputes/{id}` shows a game as it narrows from the claimed step count down to one
+instruction: both parties, the interval and round, whose turn it is, both clocks in chain time,
+every hash posted and the segment chosen, the final instruction disassembled, the winner, the
+bonds paid and every transaction with its gas.
+"""
+
+
+def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
+    settings = settings or ChallengerSettings()
+    metrics = Metrics("challenger")
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        parts = build_parts(settings, settings.dev_account)
+        agent = ChallengerAgent(
+            faults=ChallengerFaults(settings.fault_dispute_honest, settings.fault_silent_after_rounds),
+            metrics=AgentMetrics("challenger", metrics),
+            **parts.agent_kwargs(),
+        )
+        app.state.disputes = Disputes(parts.registry, parts.store, Receipts(parts.registry.w3), parts.traces, agent)
+        state.update(agent=agent, parts=parts)
+        agent.start()
+        try:
+            yield
+        finally:
+            agent.stop()
+            parts.store.database.dispose()
+
+    return create_service_app(
+        name="challenger",
+        title="OPML challenger",
+        description=DESCRIPTION,
+        settings=settings,
+        routers=[router],
+        lifespan=lifespan,
+        metrics=metrics,
+        checks=[
+            Check("database", lambda: state["parts"].store.check_migrated()),
+            Check("chain", lambda: _caught_up(state["agent"])),
+            Check("vm-worker", lambda: _reachable(state["parts"].worker)),
+            Check("converter", lambda: _reachable(state["parts"].converter)),
+        ],
+    )
+
+
+def _caught_up(agent: Agent) -> None:
+    if not agent.caught_up:
+        raise RuntimeError(f"not caught up with the chain yet{': ' + agent.last_error if agent.last_error else ''}")
+
+
+def _reachable(client) -> None:
+    if client is not None:
+        client.get("/healthz")

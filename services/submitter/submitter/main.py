@@ -1,0 +1,92 @@
+"""The submitter service: the app factory and the lifespan that starts (and stops) its agent."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from opml.agents.metrics import AgentMetrics
+from opml.agents.runtime import Agent
+from opml.agents.submitter import SubmitterAgent, SubmitterFaults, SubmitterPolicy
+from opml.agents.traces import LocalTraces
+from opml.agents.views import Receipts
+from opml.agents.wiring import build_parts, key_for
+from opml.chain.client import TransactionManager
+from opml.service.app import Check, create_app as create_service_app
+from opml.service.metrics import Metrics
+
+from .routes import router
+from .service import InferenceRequests
+from .settings import SubmitterSettings
+
+DESCRIPTION = """
+Ask for an ML inference that is run in a deterministic MIPS VM and settled on-chain.
+
+`POST /inference-requests` checks the model and input and sends the request on-chain; the
+submitter's agent (and any other submitter watching the chain) computes it, claims the
+result with a bond, defends it against every challenge and finalizes it. `GET
+/inference-requests/{id}` shows where it stands: claims, games, the result (decoded for
+classifiers) and every transaction with its gas.
+"""
+
+
+def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
+    settings = settings or SubmitterSettings()
+    metrics = Metrics("submitter")
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        parts = build_parts(settings, settings.dev_account)
+        faults = SubmitterFaults(settings.fault_lie, settings.fault_lie_from_step, settings.fault_silent_after_rounds)
+        agent = SubmitterAgent(
+            policy=SubmitterPolicy(min_fee=settings.min_fee, max_step_limit=settings.max_step_limit),
+            faults=faults,
+            local_traces=LocalTraces(parts.models) if faults.lie != "none" else None,
+            metrics=AgentMetrics("submitter", metrics),
+            **parts.agent_kwargs(),
+        )
+        requester_key = key_for(
+            settings.model_copy(update={"private_key": settings.requester_key}),
+            parts.deployment.chain_id,
+            settings.requester_dev_account,
+        )
+        requester = TransactionManager(parts.registry.w3, requester_key)
+        app.state.requests = InferenceRequests(
+            parts.registry, requester, parts.store, parts.models, parts.deployment, Receipts(parts.registry.w3)
+        )
+        state.update(agent=agent, parts=parts)
+        agent.start()
+        try:
+            yield
+        finally:
+            agent.stop()
+            parts.store.database.dispose()
+
+    return create_service_app(
+        name="submitter",
+        title="OPML submitter",
+        description=DESCRIPTION,
+        settings=settings,
+        routers=[router],
+        lifespan=lifespan,
+        metrics=metrics,
+        max_body_bytes=8 << 20,
+        checks=[
+            Check("database", lambda: state["parts"].store.check_migrated()),
+            Check("chain", lambda: _caught_up(state["agent"])),
+            Check("vm-worker", lambda: _reachable(state["parts"].worker)),
+            Check("converter", lambda: _reachable(state["parts"].converter)),
+        ],
+    )
+
+
+def _caught_up(agent: Agent) -> None:
+    if not agent.caught_up:
+        raise RuntimeError(f"not caught up with the chain yet{': ' + agent.last_error if agent.last_error else ''}")
+
+
+def _reachable(client) -> None:
+    if client is not None:
+        client.get("/healthz")

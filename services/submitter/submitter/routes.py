@@ -1,0 +1,62 @@
+"""The submitter's routes: thin over InferenceRequests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from .schemas import InferenceRequestAccepted, InferenceRequestIn, InferenceRequestOut, InferenceRequestPage
+from .service import InferenceRequests
+
+router = APIRouter(tags=["inference requests"])
+
+
+def _requests(request: Request) -> InferenceRequests:
+    return request.app.state.requests
+
+
+@router.post(
+    "/inference-requests",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=InferenceRequestAccepted,
+    summary="Ask for an inference; the agents take it from there",
+)
+def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
+    settings = request.app.state.settings
+    sent = _requests(request).submit(
+        body.model,
+        body.input_bytes(),
+        body.pixels,
+        settings.default_fee if body.fee is None else body.fee,
+        settings.default_step_limit if body.step_limit is None else body.step_limit,
+    )
+    url = f"/inference-requests/{sent.request_id}"
+    accepted = InferenceRequestAccepted(
+        request_id=sent.request_id, url=url, tx_hash="0x" + sent.tx_hash.hex(), gas_used=sent.gas_used
+    )
+    return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": url})
+
+
+@router.get("/inference-requests/{request_id}", response_model=InferenceRequestOut, summary="A request, its claims, games, result and transactions")
+def get_request(request_id: Annotated[int, Path(ge=1, lt=1 << 63)], request: Request) -> InferenceRequestOut:
+    return InferenceRequestOut.model_validate(_requests(request).report(request_id))
+
+
+@router.get("/inference-requests", response_model=InferenceRequestPage, summary="Requests, newest first")
+def list_requests(
+    request: Request,
+    status_filter: Annotated[str | None, Query(alias="status", pattern="^(requested|claimed|challenged|final|rejected|expired)$")] = None,
+    submitted_here: bool | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> InferenceRequestPage:
+    service = _requests(request)
+    if status_filter is None:
+        ids, total = service.ids(submitted_here=submitted_here, offset=offset, limit=limit)
+        return InferenceRequestPage(items=[InferenceRequestOut.model_validate(service.report(i)) for i in ids], total=total)
+    every, _ = service.ids(submitted_here=submitted_here, offset=0, limit=1 << 31)
+    matching = [report for report in (service.report(i) for i in every) if report.status == status_filter]
+    page = matching[offset : offset + limit]
+    return InferenceRequestPage(items=[InferenceRequestOut.model_validate(r) for r in page], total=len(matching))

@@ -1,0 +1,116 @@
+"""The submitter API's request and response bodies."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from opml.errors import BadInput
+
+SEED_SEVEN = [0] * 784  # shape only; the real example is models/seed-mnist/input_7.bin
+
+
+class InferenceRequestIn(BaseModel):
+    """Ask for an inference: the model and input are checked before anything is sent on-chain."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model": "1", "pixels": SEED_SEVEN, "fee": 1_000_000_000_000_000, "step_limit": 100_000_000},
+                {"model": "0x2f0d1c3e5b7a9e8d6c4b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d", "input_base64": "AAAA..."},
+            ]
+        },
+    )
+
+    model: str = Field(
+        ..., max_length=66, description="The model's on-chain id, or its root M as 0x-hex", examples=["1"]
+    )
+    input_base64: str | None = Field(None, max_length=1 << 22, description="The input bytes, base64")
+    pixels: list[int] | None = Field(None, max_length=1 << 20, description="For image models: pixel values 0-255")
+    fee: int | None = Field(None, ge=0, lt=1 << 128, description="Wei paid to the claim that becomes final")
+    step_limit: int | None = Field(None, ge=1, lt=1 << 64, description="Steps the run may take at most")
+
+    @field_validator("input_base64")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadInput("input_base64 is not valid base64") from None
+        return value
+
+    def input_bytes(self) -> bytes | None:
+        return None if self.input_base64 is None else base64.b64decode(self.input_base64)
+
+
+class InferenceRequestAccepted(BaseModel):
+    request_id: int
+    url: str
+    tx_hash: str
+    gas_used: int
+
+
+class OutputOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    exited: bool
+    exit_code: int
+    output: str = Field(description="The output region's bytes, 0x-hex")
+    predicted: int | None = Field(None, description="For classifiers: the predicted class")
+    scores: list[float] | None = None
+
+
+class ClaimOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    claimant: str
+    status: str
+    final_state_hash: str
+    steps: int
+    exited: bool
+    exit_code: int
+    submitted_at: int
+    games: list[int]
+
+
+class GameOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    claim_id: int
+    challenger: str
+    status: str
+    rounds: int
+
+
+class TransactionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    tx_hash: str
+    events: list[str]
+    gas_used: int
+    sender: str
+    block_number: int
+
+
+class InferenceRequestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    status: str = Field(description="requested, claimed, challenged, final, rejected or expired")
+    requester: str
+    program_id: int
+    model_id: int
+    fee: int
+    step_limit: int
+    deadline: int
+    input_size: int
+    result: OutputOut | None
+    claims: list[ClaimOut]
+    games: list[GameOut]
+    transactions: list[TransactionOut]
+
+
+class InferenceRequestPage(BaseModel):
+    items: list[InferenceRequestOut]
+    total: int

@@ -1,0 +1,28 @@
+"""The submitter's settings: environment variables with the SUBMITTER_ prefix (e.g. SUBMITTER_RPC_URL)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from opml.agents.settings import AgentSettings
+
+
+class SubmitterSettings(AgentSettings):
+    model_config = SettingsConfigDict(env_prefix="SUBMITTER_", extra="ignore")
+
+    port: int = 8003
+    database_url: str = "var/submitter.db"
+    dev_account: int = Field(1, description="On a dev chain without a private key: which dev account plays")
+    requester_key: SecretStr | None = None  # sends POST /inference-requests on-chain; dev account 5 by default
+    requester_dev_account: int = 5
+    default_fee: int = 10**15  # wei
+    default_step_limit: int = 100_000_000
+    min_fee: int = 0  # policy: requests paying less are not served
+    max_step_limit: int = 1 << 32  # policy: requests allowing more steps are not served
+    # Deliberate faults, for demos and tests only.
+    fault_lie: Literal["none", "output", "states"] = "none"
+    fault_lie_from_step: int = 1
+    fault_silent_after_rounds: int | None = None
