@@ -170,7 +170,9 @@ def scenario(stack: Stack, seed: Path, narrator: Narrator) -> None:
                  f"({final_step.get('instruction')}); the contract executes it")  # fmt: skip
     narrator.expect(dispute["status"] == "challenger_won", f"the challenger wins in {dispute['rounds']} rounds "
                     f"({dispute['gas_total']:,} gas for the whole dispute)")  # fmt: skip
-    narrator.expect(dispute["lo"] == lie_from - 1, f"the game narrowed to the very step the lie starts at ({lie_from - 1:,})")
+    narrator.expect(
+        dispute["lo"] == lie_from - 1, f"the game narrowed to the very step the lie starts at ({lie_from - 1:,})"
+    )
     for bond in dispute["bonds"]:
         narrator.say(f"  {bond['kind']:>8} {bond['amount'] / 1e18:.3f} ETH to {bond['account']}")
     report = watch_request(stack, request_id, narrator)

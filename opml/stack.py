@@ -34,7 +34,12 @@ from .errors import Unavailable
 
 SERVICES = ("converter", "vm-worker", "submitter", "challenger")
 MODULES = {"converter": "converter", "vm-worker": "vm_worker", "submitter": "submitter", "challenger": "challenger"}
-PREFIXES = {"converter": "CONVERTER_", "vm-worker": "VM_WORKER_", "submitter": "SUBMITTER_", "challenger": "CHALLENGER_"}
+PREFIXES = {
+    "converter": "CONVERTER_",
+    "vm-worker": "VM_WORKER_",
+    "submitter": "SUBMITTER_",
+    "challenger": "CHALLENGER_",
+}
 CONVERTER_DEV_ACCOUNT = 6  # registers uploaded models on the local chain
 DEFAULT_PORTS = {"anvil": 8545, "converter": 8001, "vm-worker": 8002, "submitter": 8003, "challenger": 8004}
 

@@ -5,7 +5,9 @@ start state) within the claim's window and compare final states. On a mismatch i
 with its bond and plays the game to its end: it picks the first segment it disagrees with each
 round, proves the last step itself (anyone may), and calls `timeout` when the defender's clock
 runs out. It plays every game to its end even after another game has rejected the claim, since a
-game it abandons is lost on time. Credits are withdrawn on their own schedule by the runtime.
+game it abandons is lost on time, and it ends the claim's other games by `timeout` when their
+clocks run out, since the claim's bond is paid only when its last game ends. Credits are
+withdrawn on their own schedule by the runtime.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class ChallengerAgent(Agent):
             self.check(int(ident))
         elif kind == "game":
             self.play(int(ident))
+        elif kind == "sweep":
+            self.sweep(int(ident))
 
     # --- checking a claim ---------------------------------------------------------------------------------
 
@@ -98,6 +102,8 @@ class ChallengerAgent(Agent):
         if not game.active:
             if game.status == GameStatus.CHALLENGER_WON:
                 self.metrics.bonds_won.inc(kept_share(self.registry.parameters, self.registry.parameters.claim_bond))
+                if self.registry.claim(game.claim_id).open_games > 0:
+                    self.store.add_work(f"sweep:{game.claim_id}")  # the claim's bond waits for its other games
             else:
                 self.metrics.bonds_lost.inc(self.registry.parameters.challenge_bond)
             self.store.set_work(key, game.status.name.lower(), done=True, rounds=game.rounds)
@@ -116,6 +122,24 @@ class ChallengerAgent(Agent):
             if isinstance(outcome.move, Resolve):
                 self.metrics.steps_resolved.inc()
         self.store.set_work(key, "playing", rounds=game.rounds, due=_due(game))
+
+    # --- sweeping a rejected claim's other games --------------------------------------------------------------
+
+    def sweep(self, claim_id: int) -> None:
+        """End, by `timeout`, the other games of a claim this agent beat once their mover's clock has run out:
+        the claim's bond is paid only when its last game ends, and a liar could leave a game between its own
+        silent accounts open for ever. Anyone may call `timeout`."""
+        key = f"sweep:{claim_id}"
+        if self.registry.claim(claim_id).open_games == 0:
+            self.store.set_work(key, "done", done=True)
+            return
+        now = self.registry.now()
+        for row in self.store.events(name="GameStarted", claim_id=claim_id):
+            game = self.registry.game(row.game_id)
+            if game.active and game.clock_left(game.turn, now) < 0:
+                self.send(self.registry.timeout(row.game_id), intent=f"timeout g{row.game_id} r{game.rounds}",
+                          already_done=frozenset({"GameNotActive", "ClockNotExpired"}))  # fmt: skip
+        self.store.set_work(key, "waiting for clocks")
 
     def bisection_of(self, game_id: int, game: Game) -> list[bytes] | None:
         """The defender's hashes for the game's current interval, from the index."""

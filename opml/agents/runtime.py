@@ -35,7 +35,7 @@ from .traces import RequestView, TraceSource, request_view
 
 CURSOR = "registry"
 # Work kinds, most urgent first: a game's clock runs, a claim's window closes, a request waits.
-PRIORITY = {"game": 0, "claim": 1, "request": 2}
+PRIORITY = {"game": 0, "claim": 1, "request": 2, "sweep": 3}
 
 
 @dataclass(frozen=True)

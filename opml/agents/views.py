@@ -169,6 +169,12 @@ def request_report(registry: Registry, store: AgentStore, receipts: Receipts, re
         related += store.events(game_id=game_id)
     unique = {(row.block_number, row.log_index): row for row in related}
     ordered = [unique[key] for key in sorted(unique)]
+    transactions = transactions_of(ordered, receipts)
+    for row in store.transactions(intent_prefix=f"commit r{request_id}"):  # our commitments carry no request id
+        if row.intent == f"commit r{request_id}" and row.status == "mined":
+            gas, sender = receipts.of(row.tx_hash)
+            transactions.append(TransactionView(row.tx_hash, ["ClaimCommitted"], gas, sender, row.block_number or 0))
+    transactions.sort(key=lambda view: view.block_number)
     return RequestReport(
         id=request_id,
         status=request_status(registry, request_id, claims),
@@ -182,7 +188,7 @@ def request_report(registry: Registry, store: AgentStore, receipts: Receipts, re
         result=result,
         claims=claims,
         games=games,
-        transactions=transactions_of(ordered, receipts),
+        transactions=transactions,
     )
 
 

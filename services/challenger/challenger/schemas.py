@@ -49,7 +49,9 @@ class TransactionOut(BaseModel):
 class DisputeOut(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
-        json_schema_extra={"examples": [{"id": 1, "status": "challenger_won", "rounds": 6, "lo": 1953756, "hi": 1953757}]},
+        json_schema_extra={
+            "examples": [{"id": 1, "status": "challenger_won", "rounds": 6, "lo": 1953756, "hi": 1953757}]
+        },
     )
     id: int
     status: str = Field(description="active, defender_won or challenger_won")

@@ -31,6 +31,7 @@ def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
         body.pixels,
         settings.default_fee if body.fee is None else body.fee,
         settings.default_step_limit if body.step_limit is None else body.step_limit,
+        body.program,
     )
     url = f"/inference-requests/{sent.request_id}"
     accepted = InferenceRequestAccepted(
@@ -39,7 +40,11 @@ def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": url})
 
 
-@router.get("/inference-requests/{request_id}", response_model=InferenceRequestOut, summary="A request, its claims, games, result and transactions")
+@router.get(
+    "/inference-requests/{request_id}",
+    response_model=InferenceRequestOut,
+    summary="A request, its claims, games, result and transactions",
+)
 def get_request(request_id: Annotated[int, Path(ge=1, lt=1 << 63)], request: Request) -> InferenceRequestOut:
     return InferenceRequestOut.model_validate(_requests(request).report(request_id))
 
@@ -47,7 +52,9 @@ def get_request(request_id: Annotated[int, Path(ge=1, lt=1 << 63)], request: Req
 @router.get("/inference-requests", response_model=InferenceRequestPage, summary="Requests, newest first")
 def list_requests(
     request: Request,
-    status_filter: Annotated[str | None, Query(alias="status", pattern="^(requested|claimed|challenged|final|rejected|expired)$")] = None,
+    status_filter: Annotated[
+        str | None, Query(alias="status", pattern="^(requested|claimed|challenged|final|rejected|expired)$")
+    ] = None,
     submitted_here: bool | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -55,7 +62,9 @@ def list_requests(
     service = _requests(request)
     if status_filter is None:
         ids, total = service.ids(submitted_here=submitted_here, offset=offset, limit=limit)
-        return InferenceRequestPage(items=[InferenceRequestOut.model_validate(service.report(i)) for i in ids], total=total)
+        return InferenceRequestPage(
+            items=[InferenceRequestOut.model_validate(service.report(i)) for i in ids], total=total
+        )
     every, _ = service.ids(submitted_here=submitted_here, offset=0, limit=1 << 31)
     matching = [report for report in (service.report(i) for i in every) if report.status == status_filter]
     page = matching[offset : offset + limit]

@@ -20,13 +20,19 @@ class InferenceRequestIn(BaseModel):
         json_schema_extra={
             "examples": [
                 {"model": "1", "pixels": SEED_SEVEN, "fee": 1_000_000_000_000_000, "step_limit": 100_000_000},
-                {"model": "0x2f0d1c3e5b7a9e8d6c4b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d", "input_base64": "AAAA..."},
+                {
+                    "model": "0x2f0d1c3e5b7a9e8d6c4b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d",
+                    "input_base64": "AAAA...",
+                },
             ]
         },
     )
 
     model: str = Field(
         ..., max_length=66, description="The model's on-chain id, or its root M as 0x-hex", examples=["1"]
+    )
+    program: int | None = Field(
+        None, ge=1, lt=1 << 63, description="The on-chain program id (default: the inference program)"
     )
     input_base64: str | None = Field(None, max_length=1 << 22, description="The input bytes, base64")
     pixels: list[int] | None = Field(None, max_length=1 << 20, description="For image models: pixel values 0-255")

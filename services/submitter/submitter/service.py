@@ -39,18 +39,27 @@ class InferenceRequests:
         return roots
 
     def submit(
-        self, model: int | str, input: bytes | None, pixels: list[int] | None, fee: int, step_limit: int
+        self,
+        model: int | str,
+        input: bytes | None,
+        pixels: list[int] | None,
+        fee: int,
+        step_limit: int,
+        program_id: int | None = None,
     ) -> SentRequest:
+        program_id = program_id or self.deployment.program_id
+        self.registry.program(program_id)  # NotFound if it is not registered
         model_id = resolve_model_id(self.registry, model, self.registered_models())
         registered = self.registry.model(model_id)
         model_file = self.models.model_bytes(registered.root, registered.uri)
         if (input is None) == (pixels is None):
             raise BadInput("give the input either as base64 bytes or as pixel values, not both")
         data = input_from_pixels(pixels, model_file) if pixels is not None else input
-        check_input(data, model_file)
+        if program_id == self.deployment.program_id:  # the inference program reads the model's input size
+            check_input(data, model_file)
         check_bounds(self.registry, fee, step_limit, self.requester.balance())
         with self._lock:
-            sent = send_request(self.registry, self.requester, self.deployment.program_id, model_id, data, fee, step_limit)
+            sent = send_request(self.registry, self.requester, program_id, model_id, data, fee, step_limit)
         self.store.record_submitted(sent.request_id, "0x" + sent.tx_hash.hex(), "0x" + registered.root.hex(), data)
         return sent
 

@@ -1,0 +1,93 @@
+"""The whole system as processes on a real anvil, for end-to-end tests: real services, real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import httpx
+import pytest
+
+from opml.chain.anvil import dev_key
+from opml.chain.client import TransactionManager, connect
+from opml.chain.registry import Parameters, Registry
+from opml.resources import seed_model_dir
+from opml.stack import Stack, StackConfig
+
+# Short windows and clocks so a test waits seconds, not minutes.
+E2E_PARAMETERS = Parameters(challenge_window=6, clock_budget=12, max_step_limit=1 << 30, request_timeout=60)
+SEVEN = (seed_model_dir() / "input_7.bin").read_bytes()
+
+
+class Harness:
+    """A running stack and the calls the tests make on it."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.w3 = connect(stack.rpc_url)
+        self.registry = Registry(self.w3, stack.deployment.registry)
+        self.model_id = self.upload_seed_model()
+
+    def url(self, name: str) -> str:
+        return self.stack.url(name)
+
+    def upload_seed_model(self) -> str:
+        response = httpx.post(
+            f"{self.url('converter')}/models",
+            files={"file": ("seed.state_dict", (seed_model_dir() / "mnist-small.state_dict").read_bytes())},
+            data={"register": "true"},
+            timeout=120,
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()["id"]
+
+    def request(self, input: bytes = SEVEN, **fields) -> int:
+        body = {"model": self.model_id, "input_base64": base64.b64encode(input).decode(), **fields}
+        response = httpx.post(f"{self.url('submitter')}/inference-requests", json=body, timeout=60)
+        assert response.status_code == 202, response.text
+        return response.json()["request_id"]
+
+    def report(self, request_id: int) -> dict:
+        response = httpx.get(f"{self.url('submitter')}/inference-requests/{request_id}", timeout=30)
+        return response.json() if response.status_code == 200 else {}
+
+    def dispute(self, game_id: int) -> dict:
+        return httpx.get(f"{self.url('challenger')}/disputes/{game_id}", timeout=30).json()
+
+    def wait_final(self, request_id: int, timeout: float = 90.0) -> dict:
+        return wait_for(
+            lambda: (r := self.report(request_id)).get("status") == "final" and r,
+            timeout,
+            f"request {request_id} final",
+        )
+
+    def wait_games_over(self, request_id: int, count: int, timeout: float = 90.0) -> list:
+        def over():
+            games = self.report(request_id).get("games", [])
+            return len(games) >= count and all(game["status"] != "active" for game in games) and games
+
+        return wait_for(over, timeout, f"{count} game(s) of request {request_id} to end")
+
+    def tx(self, index: int) -> TransactionManager:
+        return TransactionManager(self.w3, dev_key(index))
+
+    def address(self, index: int) -> str:
+        return self.tx(index).address
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory, request):
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"), parameters=E2E_PARAMETERS, echo=False,
+                                   poll_interval=0.1, **getattr(request, "param", {}))  # fmt: skip
+    with Stack(config) as stack:
+        yield Harness(stack)

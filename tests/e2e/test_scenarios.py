@@ -1,0 +1,212 @@
+"""End to end: the four services as processes on a real anvil, every scenario driven through the HTTP APIs
+and settled by the agents on their own. Extra agents (liars, silent ones, a second challenger) are
+started for the test that needs them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from opml.chain.events import EventReader
+from opml.chain.registry import kept_share
+from opml.game.trace import LocalTrace
+from opml.guest import INFERENCE, SPIN, built
+from opml.chain.deploy import program_image, register_program
+from opml.resources import seed_model_dir
+from opml.vm.elf import Program
+from opml.vm.execution import Execution
+
+from .conftest import E2E_PARAMETERS, SEVEN, wait_for
+
+SUBMITTER, CHALLENGER, REQUESTER = 1, 2, 5
+CLAIM_BOND, CHALLENGE_BOND = E2E_PARAMETERS.claim_bond, E2E_PARAMETERS.challenge_bond
+
+
+@pytest.fixture(scope="module")
+def steps() -> int:
+    model = (seed_model_dir() / "model.bin").read_bytes()
+    return Execution(Program.from_file(built(INFERENCE.name)), model=model, input=SEVEN).run().steps
+
+
+@contextmanager
+def running(harness, *agents: tuple[str, str, int, dict]):
+    """Extra agents for one test: (name, kind, dev account, environment)."""
+    started = []
+    try:
+        for name, kind, account, env in agents:
+            prefix = "SUBMITTER_" if kind == "submitter" else "CHALLENGER_"
+            started.append(harness.stack.start_service(name, kind, {f"{prefix}DEV_ACCOUNT": str(account), **env}))
+        yield
+    finally:
+        for service in started:
+            service.stop()
+            harness.stack.services.pop(service.name, None)
+
+
+def money(harness, from_block: int) -> tuple[dict[str, int], int]:
+    """What each account was paid or credited after block `from_block`, and what was burned."""
+    events, _ = EventReader(harness.w3, harness.registry.contract).read(from_block)  # blocks after it
+    received: dict[str, int] = defaultdict(int)
+    burned = 0
+    for event in events:
+        if event.name in ("Credited", "Paid"):
+            received[event.args["account"]] += event.args["amount"]
+        elif event.name == "Burned":
+            burned += event.args["amount"]
+    return received, burned
+
+
+def claims_by(report: dict, account: str) -> list[dict]:
+    return [claim for claim in report["claims"] if claim["claimant"] == account]
+
+
+def test_an_honest_request_becomes_final(harness):
+    request_id = harness.request()
+    report = harness.wait_final(request_id)
+    assert report["result"]["predicted"] == 7 and report["result"]["exit_code"] == 0
+    assert [claim["claimant"] for claim in report["claims"]] == [harness.address(SUBMITTER)]
+    assert report["games"] == []
+    events = [event for tx in report["transactions"] for event in tx["events"]]
+    assert events == ["InferenceRequested", "ClaimCommitted", "ClaimSubmitted", "ResultFinalized"]
+    assert all(tx["gas_used"] > 21_000 for tx in report["transactions"])
+
+
+def test_every_kind_of_lying_submitter_loses_and_pays(harness, steps):
+    middle = steps // 2
+    liars = {
+        "output": (3, {"SUBMITTER_FAULT_LIE": "output"}, steps - 1),
+        "first": (4, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": "1"}, 0),
+        "middle": (7, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": str(middle)}, middle - 1),
+        "last": (8, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": str(steps)}, steps - 1),
+    }
+    start_block = harness.w3.eth.block_number
+    with running(harness, *[(f"liar-{n}", "submitter", a, env) for n, (a, env, _) in liars.items()]):
+        request_id = harness.request(fee=10**16)
+        wait_for(lambda: len(harness.report(request_id).get("claims", [])) == 5, 60, "five claims")
+        games = harness.wait_games_over(request_id, 4)
+        report = harness.wait_final(request_id)
+    assert claims_by(report, harness.address(SUBMITTER))[0]["status"] == "finalized"
+    for name, (account, _, narrowed_to) in liars.items():
+        (claim,) = claims_by(report, harness.address(account))
+        assert claim["status"] == "rejected", name
+        (game,) = [g for g in games if g["claim_id"] == claim["id"]]
+        dispute = harness.dispute(game["id"])
+        assert dispute["status"] == "challenger_won" and dispute["winner"] == harness.address(CHALLENGER), name
+        assert dispute["lo"] == narrowed_to, name  # the game ends on the first wrong state
+        assert dispute["rounds"] <= 6
+    assert report["result"]["predicted"] == 7
+
+    received, burned = money(harness, start_block)
+    assert burned == 4 * (CLAIM_BOND - kept_share(E2E_PARAMETERS, CLAIM_BOND))
+    assert received[harness.address(CHALLENGER)] == 4 * (CHALLENGE_BOND + kept_share(E2E_PARAMETERS, CLAIM_BOND))
+    assert received[harness.address(SUBMITTER)] == 10**16 + CLAIM_BOND  # the fee, and its bond back
+    for account, _, _ in liars.values():
+        assert received[harness.address(account)] == 0  # nothing back
+
+
+def test_a_challenger_that_disputes_honest_claims_loses(harness):
+    start_block = harness.w3.eth.block_number
+    with running(harness, ("disputer", "challenger", 4, {"CHALLENGER_FAULT_DISPUTE_HONEST": "true"})):
+        request_id = harness.request()
+        (game,) = harness.wait_games_over(request_id, 1)
+        report = harness.wait_final(request_id)
+    assert game["status"] == "defender_won" and game["challenger"] == harness.address(4)
+    assert report["result"]["predicted"] == 7
+    received, _ = money(harness, start_block)
+    assert received[harness.address(4)] == 0
+    assert received[harness.address(SUBMITTER)] >= kept_share(E2E_PARAMETERS, CHALLENGE_BOND)
+
+
+def test_silent_parties_lose_on_time(harness):
+    silent_liar = (
+        "silent-liar",
+        "submitter",
+        3,
+        {"SUBMITTER_FAULT_LIE": "output", "SUBMITTER_FAULT_SILENT_AFTER_ROUNDS": "1"},
+    )
+    silent_challenger = ("silent-challenger", "challenger", 4,
+                         {"CHALLENGER_FAULT_DISPUTE_HONEST": "true", "CHALLENGER_FAULT_SILENT_AFTER_ROUNDS": "1"})  # fmt: skip
+    with running(harness, silent_liar, silent_challenger):
+        request_id = harness.request()
+        games = harness.wait_games_over(request_id, 3, timeout=120)
+        report = harness.wait_final(request_id, timeout=60)
+    for game in games:
+        dispute = harness.dispute(game["id"])
+        assert dispute["rounds"] == 1  # somebody fell silent after the first round in every game
+        if dispute["defender"] == harness.address(SUBMITTER):
+            assert dispute["status"] == "defender_won"  # the silent challenger lost on time
+        else:
+            # the liar lost on time; in the game between the two silent ones, the honest challenger (a bystander
+            # with a stake: the lie's bond waits for it) called `timeout` itself
+            assert dispute["defender"] == harness.address(3) and dispute["status"] == "challenger_won"
+    assert claims_by(report, harness.address(SUBMITTER))[0]["status"] == "finalized"
+
+
+def test_two_challengers_on_one_claim_both_win_and_one_earns_the_bond(harness):
+    start_block = harness.w3.eth.block_number
+    with running(harness, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "output"}), ("second", "challenger", 7, {})):
+        request_id = harness.request()
+        games = harness.wait_games_over(request_id, 2)
+        harness.wait_final(request_id)
+    assert {game["challenger"] for game in games} == {harness.address(CHALLENGER), harness.address(7)}
+    assert all(game["status"] == "challenger_won" for game in games)
+    received, burned = money(harness, start_block)
+    share = kept_share(E2E_PARAMETERS, CLAIM_BOND)
+    first, second = received[harness.address(CHALLENGER)], received[harness.address(7)]
+    assert sorted([first, second]) == [CHALLENGE_BOND, CHALLENGE_BOND + share]  # one claim bond, to the best game
+    assert burned == CLAIM_BOND - share
+
+
+def test_a_liar_challenging_its_own_claim_gains_nothing_and_delays_nothing(harness):
+    start_block = harness.w3.eth.block_number
+    with running(harness, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "output"}), ("sybil", "challenger", 4, {})):
+        request_id = harness.request()
+        harness.wait_games_over(request_id, 2)
+        report = harness.wait_final(request_id)
+    honest = claims_by(report, harness.address(SUBMITTER))[0]
+    final_block = max(tx["block_number"] for tx in report["transactions"] if "ResultFinalized" in tx["events"])
+    final_time = harness.w3.eth.get_block(final_block)["timestamp"]
+    bound = E2E_PARAMETERS.challenge_window + 2 * E2E_PARAMETERS.clock_budget
+    assert final_time <= honest["submitted_at"] + bound
+    received, _ = money(harness, start_block)
+    liar_side = received[harness.address(3)] + received[harness.address(4)]
+    assert liar_side <= CHALLENGE_BOND + kept_share(E2E_PARAMETERS, CLAIM_BOND)  # at least the burn is lost
+
+
+def test_a_request_that_never_exits_ends_by_its_step_limit(harness):
+    spin = program_image(Program.from_file(built(SPIN.name)))
+    program_id = register_program(harness.registry, harness.tx(9), spin)
+    request_id = harness.request(input=b"", program=program_id, step_limit=2_000_000)
+    report = harness.wait_final(request_id)
+    assert report["result"]["exited"] is False and report["result"]["output"] == "0x"
+    assert report["claims"][0]["steps"] == 2_000_000
+
+
+def test_bad_requests_get_a_reason_and_send_nothing(harness):
+    url = f"{harness.url('submitter')}/inference-requests"
+    before = harness.registry.count("request")
+    cases = {
+        "unknown model": {"model": "0x" + "ab" * 32, "input_base64": "AAAA"},
+        "unknown model id": {"model": "999", "input_base64": "AAAA"},
+        "wrong input length": {"model": harness.model_id, "input_base64": "AAAA"},
+        "negative fee": {"model": harness.model_id, "pixels": list(SEVEN), "fee": -1},
+        "pixels out of range": {"model": harness.model_id, "pixels": [300] * 784},
+        "both inputs": {"model": harness.model_id, "pixels": list(SEVEN), "input_base64": "AAAA"},
+        "not base64": {"model": harness.model_id, "input_base64": "%%%"},
+        "step limit too large": {"model": harness.model_id, "pixels": list(SEVEN), "step_limit": 1 << 40},
+        "unknown field": {"model": harness.model_id, "pixels": list(SEVEN), "colour": "blue"},
+    }
+    for case, body in cases.items():
+        response = httpx.post(url, json=body, timeout=30)
+        assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
+        assert response.json()["message"], case
+    garbage = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
+    assert garbage.status_code == 422
+    huge = httpx.post(url, content=b"[" + b"1," * (5 << 20) + b"1]", headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+    assert httpx.get(f"{harness.url('submitter')}/inference-requests/99999", timeout=30).status_code == 404
+    assert httpx.get(f"{harness.url('challenger')}/disputes/99999", timeout=30).status_code == 404
+    assert harness.registry.count("request") == before  # nothing was sent
