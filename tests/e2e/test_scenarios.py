@@ -12,7 +12,6 @@ import pytest
 
 from opml.chain.events import EventReader
 from opml.chain.registry import kept_share
-from opml.game.trace import LocalTrace
 from opml.guest import INFERENCE, SPIN, built
 from opml.chain.deploy import program_image, register_program
 from opml.resources import seed_model_dir
