@@ -12,7 +12,8 @@ submitter and challenger as processes, SQLite), then:
    one instruction, win, and the honest claim become final.
 
 It prints what happens as it happens and where to look, then serves until Ctrl-C;
-with OPML_DEMO_EXIT=1 it exits after the scenario, 0 only if every expected outcome was seen.
+with OPML_DEMO_EXIT=1 it exits after the scenario, 0 only if every expected outcome was seen
+(OPML_DEMO_DATA moves its data directory, OPML_DEMO_FREE_PORTS=1 picks free ports).
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ def main() -> None:
     if DATA_DIR.exists():
         shutil.rmtree(DATA_DIR)
     seed = resources.seed_model_dir()
-    stack = Stack(StackConfig(data_dir=DATA_DIR, echo=False))
+    if os.environ.get("OPML_DEMO_FREE_PORTS") == "1":  # beside other stacks (the tests)
+        config = StackConfig.ephemeral(DATA_DIR, echo=False)
+    else:
+        config = StackConfig(data_dir=DATA_DIR, echo=False)
+    stack = Stack(config)
     narrator.say("starting anvil, deploying the contracts, starting converter, vm-worker, submitter, challenger...")
     stack.start()
     try:

@@ -45,6 +45,7 @@ class OpmlError(Exception):
     """Base of every error the system raises on purpose."""
 
     kind: ErrorKind = ErrorKind.INTERNAL
+    status: int | None = None  # an HTTP status more precise than the kind's (413, 415), for a subclass
 
     def __init__(self, message: str, *, kind: ErrorKind | None = None, details: dict[str, Any] | None = None):
         super().__init__(message)
@@ -55,7 +56,7 @@ class OpmlError(Exception):
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS[self.kind]
+        return self.status or HTTP_STATUS[self.kind]
 
     @property
     def exit_status(self) -> int:

@@ -53,6 +53,8 @@ class StackConfig:
     env: dict[str, dict[str, str]] = field(default_factory=dict)  # extra variables per service
     echo: bool = True  # print the services' logs, prefixed
     poll_interval: float = 0.25
+    block_time: int | None = None  # seconds between blocks; None: a block per transaction
+    service_rpc_url: str | None = None  # where the services reach the chain (e.g. through a proxy); default anvil
 
     @classmethod
     def ephemeral(cls, data_dir: Path, **kwargs) -> StackConfig:
@@ -139,7 +141,7 @@ class Stack:
 
     def start(self, timeout: float = 120.0) -> Stack:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.anvil = Anvil(port=self.config.ports["anvil"]).start()
+        self.anvil = Anvil(port=self.config.ports["anvil"], block_time=self.config.block_time).start()
         w3 = connect(self.anvil.url)
         self.deployment = deploy_with_defaults(
             w3, TransactionManager(w3, dev_key(0)), self.config.parameters, "models/seed-mnist/model.bin"
@@ -165,6 +167,7 @@ class Stack:
         """The variables a service is configured by: the same names docker compose sets."""
         prefix = PREFIXES[kind]
         data = self.config.data_dir.resolve()
+        rpc_url = self.config.service_rpc_url or self.rpc_url
         env = {f"{prefix}HOST": "127.0.0.1", f"{prefix}PORT": str(port), f"{prefix}LOG_FORMAT": "console"}
         converter_url = f"http://127.0.0.1:{self.config.ports['converter']}"
         worker_url = f"http://127.0.0.1:{self.config.ports['vm-worker']}"
@@ -174,7 +177,7 @@ class Stack:
                 f"{prefix}DATA_DIR": str(data / name),
                 f"{prefix}DATABASE_URL": _database(database, name, self.config.database_url),
                 f"{prefix}PUBLIC_URL": converter_url,
-                f"{prefix}RPC_URL": self.rpc_url,
+                f"{prefix}RPC_URL": rpc_url,
                 f"{prefix}DEPLOYMENT_PATH": str(self.deployment_path.resolve()),
                 f"{prefix}PRIVATE_KEY": dev_key(CONVERTER_DEV_ACCOUNT),
             }
@@ -182,7 +185,7 @@ class Stack:
             env |= {f"{prefix}STORE_DIR": str(data / name), f"{prefix}CONVERTER_URL": converter_url}
         else:
             env |= {
-                f"{prefix}RPC_URL": self.rpc_url,
+                f"{prefix}RPC_URL": rpc_url,
                 f"{prefix}DEPLOYMENT_PATH": str(self.deployment_path.resolve()),
                 f"{prefix}DATABASE_URL": _database(database, name, self.config.database_url),
                 f"{prefix}VM_WORKER_URL": worker_url,

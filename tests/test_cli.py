@@ -1,6 +1,7 @@
 """The `opml` command line, run as a person would run it."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,8 +99,12 @@ def test_predict_reports_a_bad_model_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_the_main_job_runs():
-    result = subprocess.run([sys.executable, "-m", "opml.demo"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "predicted 7" in result.stdout
-    assert "agrees with the VM: True" in result.stdout
+def test_the_main_job_shows_every_expected_outcome(tmp_path):
+    """`make run` with OPML_DEMO_EXIT=1: the whole story on the embedded default, exit 0 only if all of it
+    happened (on free ports here, so it runs beside anything else)."""
+    env = {**os.environ, "OPML_DEMO_EXIT": "1", "OPML_DEMO_DATA": str(tmp_path / "demo"), "OPML_DEMO_FREE_PORTS": "1"}
+    result = subprocess.run([sys.executable, "-m", "opml.demo"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "every expected outcome was seen" in result.stdout
+    assert "is final as a 7" in result.stdout and "the challenger wins in" in result.stdout
+    assert "FAILED" not in result.stdout

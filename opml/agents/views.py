@@ -136,13 +136,14 @@ def decode_output(exited: bool, exit_code: int, output: bytes) -> OutputView:
     return OutputView(exited, exit_code, _hex(output), prediction.predicted, [float(s) for s in prediction.scores])
 
 
-def request_status(registry: Registry, request_id: int, claims: list[ClaimView]) -> str:
+def request_status(registry: Registry, request_id: int, claims: list[ClaimView], result_indexed: bool) -> str:
+    """The request's status; "final" once its result is in the index too (so a final report has a result)."""
     request = registry.request(request_id)
-    if request.status == RequestStatus.FINALIZED:
+    if request.status == RequestStatus.FINALIZED and result_indexed:
         return "final"
     if request.status == RequestStatus.CANCELLED:
         return "expired"
-    live = [claim for claim in claims if claim.status == "live"]
+    live = [claim for claim in claims if claim.status in ("live", "finalized")]
     if any(registry.claim(claim.id).open_games > 0 for claim in live):
         return "challenged"
     if live:
@@ -177,7 +178,7 @@ def request_report(registry: Registry, store: AgentStore, receipts: Receipts, re
     transactions.sort(key=lambda view: view.block_number)
     return RequestReport(
         id=request_id,
-        status=request_status(registry, request_id, claims),
+        status=request_status(registry, request_id, claims, result is not None),
         requester=args["requester"],
         program_id=args["programId"],
         model_id=args["modelId"],

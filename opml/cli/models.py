@@ -63,45 +63,38 @@ def train(
 
 
 def convert(
-    state_dict: Path = typer.Argument(..., exists=True, dir_okay=False, help="A PyTorch state_dict file."),
+    source: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A PyTorch state_dict, an ONNX model, or a model file of ours."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write."),
-    model: str = typer.Option("mlp", help="Architecture of the state_dict: mlp or cnn."),
-    format: str = typer.Option("seed", help="seed (the seed's format; MLP only) or graph (ours)."),
+    model: str = typer.Option(None, help="Architecture of a state_dict: mlp or cnn (default: from its tensors)."),
+    format: str = typer.Option(
+        None, help="seed (the seed's format; MLP only) or graph (ours). Default: seed for the MLP, else graph."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Convert a state_dict to a model file, and report its model root M."""
-    import torch
+    """Convert a state_dict or an ONNX model to a model file, and report its model root M."""
+    from ..models.formats import model_root
+    from ..models.ingest import Architecture, FileFormat, convert_model
 
-    from ..models.convert import UnsupportedModelError, graph_from_module
-    from ..models.formats import InputType, ModelFormatError, model_root, seed_model_bytes
-    from ..models.training import INPUT_SHAPES, build_model, with_softmax
-
-    with user_errors(ModelFormatError, UnsupportedModelError):
-        try:
-            weights = torch.load(state_dict, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise UserError(f"cannot load {state_dict} as a state_dict: {error}") from None
-        if format == "seed":
-            if model != "mlp":
-                raise UserError("the seed format holds only the MLP; use --format graph")
-            data = seed_model_bytes(weights)
-        elif format == "graph":
-            hidden = weights["fc1.weight"].shape[0] if model == "mlp" and "fc1.weight" in weights else 20
-            network = build_model(model, hidden)
-            try:
-                network.load_state_dict(weights)
-            except RuntimeError as error:
-                raise UserError(f"the state_dict does not fit the {model} architecture: {error}") from None
-            data = graph_from_module(with_softmax(network), INPUT_SHAPES[model], InputType.U8).to_bytes()
-        else:
+    with user_errors():
+        if model is not None and model not in set(Architecture):
+            raise UserError(f"unknown model {model!r}: choose mlp or cnn")
+        if format is not None and format not in set(FileFormat):
             raise UserError(f"unknown format {format!r}: choose seed or graph")
+        converted = convert_model(
+            read_optional(source),
+            architecture=Architecture(model) if model else None,
+            file_format=FileFormat(format) if format else None,
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-        root = model_root(data)
+        out.write_bytes(converted.data)
+        root = model_root(converted.data)
+    data = converted.data
     if as_json:
-        print_json({"model": str(out), "bytes": len(data), "model_root": hex0x(root)})
+        print_json({"model": str(out), "bytes": len(data), "model_root": hex0x(root), "format": converted.file_format})
     else:
-        typer.echo(f"wrote {out} ({len(data):,} bytes)\nmodel root {hex0x(root)}")
+        typer.echo(f"wrote {out} ({len(data):,} bytes, {converted.file_format} format)\nmodel root {hex0x(root)}")
 
 
 def predict(

@@ -67,5 +67,8 @@ class RandomChallenger:
     def step_witness(self, lo: int) -> StepWitness:
         return self.solver.step_witness(lo)
 
+    def step_leads_to(self, lo: int, hi_hash: bytes) -> bool:
+        return self.solver.step_leads_to(lo, hi_hash)
+
     def claim(self) -> FinalClaim:
         return self.solver.claim()

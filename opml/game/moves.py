@@ -51,7 +51,8 @@ def defender_move(game: Game, solver: Solver, now: int) -> Move | None:
     if game.turn != Turn.DEFENDER:
         return None
     if game.width == 1:
-        return Resolve(solver.step_witness(game.lo))
+        # the step is proven only by the side it proves right; a liar would only lose sooner
+        return Resolve(solver.step_witness(game.lo)) if solver.step_leads_to(game.lo, game.hi_hash) else None
     if game.width == 0:
         return None  # a zero-step claim cannot be defended
     return Bisect(solver.bisection(game.lo, game.hi))
@@ -64,7 +65,9 @@ def challenger_move(game: Game, solver: Solver, now: int, bisection: list[bytes]
     if opponent_timed_out(game, Turn.CHALLENGER, now):
         return Timeout()
     if game.turn == Turn.DEFENDER and game.width == 1:
-        return Resolve(solver.step_witness(game.lo))  # anyone may prove the last step; the loser won't
+        if solver.step_leads_to(game.lo, game.hi_hash):
+            return None  # the defender is right about this step: it proves it, or loses on time
+        return Resolve(solver.step_witness(game.lo))  # anyone may prove the last step
     if game.turn != Turn.CHALLENGER or bisection is None:
         return None
     return Select(solver.disputed_segment(game.lo, game.hi, bisection), bisection)

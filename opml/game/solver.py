@@ -39,6 +39,10 @@ class Solver:
                 return index
         return len(hashes)
 
+    def step_leads_to(self, lo: int, hi_hash: bytes) -> bool:
+        """Whether the true step from `lo` ends in `hi_hash`: who wins a game narrowed to [lo, lo + 1]."""
+        return self.trace.state_hashes([lo + 1])[0] == bytes(hi_hash)
+
     def step_witness(self, lo: int) -> StepWitness:
         """The witness that settles a game narrowed to [lo, lo + 1]."""
         return self.trace.step_witness(lo)

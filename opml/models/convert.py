@@ -185,11 +185,24 @@ class _Builder:
 
 
 def _fold(weight: np.ndarray, bias: np.ndarray | None, batch_norm: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    """Weights and bias of the layer followed by `batch_norm` (in eval mode), in float64."""
-    scale = _f32(batch_norm.weight).astype(np.float64) / np.sqrt(
-        _f32(batch_norm.running_var).astype(np.float64) + batch_norm.eps
-    )
-    shift = _f32(batch_norm.bias).astype(np.float64) - _f32(batch_norm.running_mean).astype(np.float64) * scale
+    """Weights and bias of the layer followed by `batch_norm` (in eval mode)."""
+    statistics = (batch_norm.weight, batch_norm.bias, batch_norm.running_mean, batch_norm.running_var)
+    return fold_batch_norm(weight, bias, *(_f32(tensor) for tensor in statistics), batch_norm.eps)
+
+
+def fold_batch_norm(
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    mean: np.ndarray,
+    variance: np.ndarray,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and bias of a Conv2d or Linear followed by an inference-time BatchNorm, computed in
+    float64 and rounded once (the PyTorch and the ONNX converters fold the same way)."""
+    scale = gamma.astype(np.float64) / np.sqrt(variance.astype(np.float64) + eps)
+    shift = beta.astype(np.float64) - mean.astype(np.float64) * scale
     folded = weight.astype(np.float64) * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
     base = bias.astype(np.float64) if bias is not None else np.zeros(weight.shape[0])
     return folded.astype(np.float32), (base * scale + shift).astype(np.float32)

@@ -4,7 +4,8 @@
                      routers=[routes.router], lifespan=lifespan, checks=[Check("database", db_ok)])
 
 - `OpmlError` becomes its kind's HTTP status with `{"error", "message", "details"}`; a
-  validation error is a 422 with the same shape; anything else a 500 that names the
+  validation error is a 422, and what the framework refuses itself (404, 405, a body it
+  cannot parse) its own status, with the same shape; anything else a 500 that names the
   request id to look for in the logs (never a stack trace).
 - Every request gets an id (`X-Request-ID`, taken from the caller or made up), bound into
   every log line written while it is handled, and returned in the response.
@@ -29,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import OpmlError
 from .logs import configure_logging
@@ -152,6 +154,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             log.warning("request failed", error=error.kind.value, message=error.message)
         return JSONResponse(error.to_dict(), status_code=error.http_status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def refused_by_the_framework(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # what Starlette refuses itself (no such route, a wrong method, a body it cannot parse), in our shape
+        kind = "not_found" if error.status_code == 404 else "internal" if error.status_code >= 500 else "bad_input"
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # every method the path answers, not only the first route's
+            headers["Allow"] = ", ".join(_methods_for(request.app, request.url.path))
+        return JSONResponse({"error": kind, "message": str(error.detail)}, status_code=error.status_code, headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         details = [
@@ -161,6 +172,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = details[0] if details else {"where": "", "problem": "invalid request"}
         message = f"{first['where']}: {first['problem']}" if first["where"] else first["problem"]
         return JSONResponse({"error": "bad_input", "message": message, "details": details}, status_code=422)
+
+
+def _methods_for(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 # --- middleware (pure ASGI, so streaming bodies stream) -----------------------------------------

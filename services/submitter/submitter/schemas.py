@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,9 +36,13 @@ class InferenceRequestIn(BaseModel):
         None, ge=1, lt=1 << 63, description="The on-chain program id (default: the inference program)"
     )
     input_base64: str | None = Field(None, max_length=1 << 22, description="The input bytes, base64")
-    pixels: list[int] | None = Field(None, max_length=1 << 20, description="For image models: pixel values 0-255")
-    fee: int | None = Field(None, ge=0, lt=1 << 128, description="Wei paid to the claim that becomes final")
-    step_limit: int | None = Field(None, ge=1, lt=1 << 64, description="Steps the run may take at most")
+    pixels: list[Annotated[int, Field(strict=True)]] | None = Field(
+        None, max_length=1 << 20, description="For image models: pixel values 0-255"
+    )
+    fee: int | None = Field(
+        None, ge=0, lt=1 << 128, strict=True, description="Wei paid to the claim that becomes final"
+    )
+    step_limit: int | None = Field(None, ge=1, lt=1 << 64, strict=True, description="Steps the run may take at most")
 
     @field_validator("input_base64")
     @classmethod

@@ -1,0 +1,198 @@
+"""A trace served by a vm-worker over HTTP, for the solver and the agents.
+
+    trace = RemoteTrace("http://127.0.0.1:8002", ExecutionRequest(input=image, model_root=m, step_limit=limit))
+    Solver(trace, arity).bisection(lo, hi)
+
+`RemoteTrace` implements `TraceProvider` over the worker's API (services/vm-worker):
+POST /executions creates the run (or finds it: an execution is keyed by its content),
+GET /executions/{id} polls it until done, POST /executions/{id}/states answers one
+dissection round, GET /executions/{id}/proof?step=N the one-step witness.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NotFound, Upstream
+from ..service.clients import ServiceClient
+from ..vm.merkle import keccak256
+from ..vm.state import State
+from .trace import FinalClaim, StepWitness
+
+MAX_STEPS_PER_QUERY = 256  # the worker's limit for one POST /executions/{id}/states
+DEFAULT_TIMEOUT = 600.0
+
+
+def execution_id(program_root: bytes, model_root: bytes, input_root: bytes, step_limit: int) -> bytes:
+    """The id of an execution: keccak256(P || M || I || step_limit as u64 big-endian).
+
+    A function of content only, so every worker replica and every client computes the same id.
+    """
+    return keccak256(program_root + model_root + input_root + step_limit.to_bytes(8, "big"))
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """What to run: the body of POST /executions.
+
+    The model is given by root (the worker fetches it from its converter and checks it), by
+    bytes (checked against `model_root` when both are given), or not at all.
+    """
+
+    step_limit: int
+    input: bytes = b""
+    program_root: bytes | None = None  # None: the inference program
+    model_root: bytes | None = None
+    model: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        model: dict[str, str] | None = None
+        if self.model is not None:
+            model = {"base64": base64.b64encode(self.model).decode()}
+            if self.model_root is not None:
+                model["root"] = _hex(self.model_root)
+        elif self.model_root is not None:
+            model = {"root": _hex(self.model_root)}
+        return {
+            "program": None if self.program_root is None else {"root": _hex(self.program_root)},
+            "model": model,
+            "input_base64": base64.b64encode(self.input).decode(),
+            "step_limit": self.step_limit,
+        }
+
+
+def create_execution(client: ServiceClient, request: ExecutionRequest, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """POST the execution and wait for its run to end (a 202 is polled at its Location); the worker's
+    execution (JSON) with its result."""
+    response = client.post("/executions", json=request.to_json())
+    if response.status_code == 202:
+        return _poll(client, response.headers["location"], timeout)
+    return _finished(response.json())
+
+
+def wait_for_execution(client: ServiceClient, execution_id: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """The execution once its run has ended."""
+    return _poll(client, f"/executions/{execution_id}", timeout)
+
+
+def _poll(client: ServiceClient, path: str, timeout: float) -> dict:
+    """GET the execution (the worker holds each poll open a while) until its run has ended."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while (execution := client.get(path).json())["status"] == "running":
+        if time.monotonic() > deadline:
+            raise Upstream(f"execution {execution['id']} is still running after {timeout:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+    return _finished(execution)
+
+
+class RemoteTrace:
+    """The trace of one execution on a vm-worker.
+
+    Built from an execution id, it reads what the worker has (or recomputes from its store);
+    built from an `ExecutionRequest`, it creates the execution on first use and creates it
+    again if the worker has forgotten it. The roots and the initial state are known as soon
+    as the worker has the execution; the claim and the queries wait for its run.
+    """
+
+    def __init__(
+        self, worker: str | ServiceClient, execution: str | ExecutionRequest, timeout: float = DEFAULT_TIMEOUT
+    ):
+        self.client = worker if isinstance(worker, ServiceClient) else ServiceClient("vm-worker", worker, timeout=300)
+        self.request = execution if isinstance(execution, ExecutionRequest) else None
+        self.timeout = timeout
+        self._id = execution if isinstance(execution, str) else None
+        self._described: dict | None = None  # the worker's execution, maybe still running
+        self._finished: dict | None = None
+        self._claim: FinalClaim | None = None
+
+    # --- TraceProvider ---------------------------------------------------------------------
+
+    def final_claim(self) -> FinalClaim:
+        if self._claim is None:
+            result = self.execution()["result"]
+            self._claim = FinalClaim(
+                state=State.decode(_bytes(result["final_state"])),
+                output=_bytes(result["output"]),
+                siblings=tuple(_bytes(sibling) for sibling in result["output_siblings"]),
+            )
+        return self._claim
+
+    def state_hashes(self, steps: list[int]) -> list[bytes]:
+        hashes: list[bytes] = []
+        for start in range(0, len(steps), MAX_STEPS_PER_QUERY):
+            chunk = steps[start : start + MAX_STEPS_PER_QUERY]
+            answer = self._query("POST", "states", json={"steps": chunk}).json()
+            hashes.extend(_bytes(h) for h in answer["hashes"])
+        return hashes
+
+    def step_witness(self, step: int) -> StepWitness:
+        witness = self._query("GET", "proof", params={"step": step}).json()
+        return StepWitness(state_data=_bytes(witness["pre_state"]), proof=_bytes(witness["proof"]))
+
+    # --- the execution behind it ---------------------------------------------------------------
+
+    @property
+    def execution_id(self) -> str:
+        """The execution's id on the worker (0x-hex), as it reports it."""
+        return self._description()["id"]
+
+    def roots(self) -> dict[str, bytes]:
+        """The roots P, M, I of the execution's initial memory (to compare with the chain's)."""
+        return {name: _bytes(root) for name, root in self._description()["roots"].items()}
+
+    def initial_state_hash(self) -> bytes:
+        """The hash of the golden image: what the registry computes as the request's start state."""
+        return _bytes(self._description()["initial_state_hash"])
+
+    def execution(self) -> dict:
+        """The worker's execution (JSON) once its run has ended."""
+        if self._finished is None:
+            described = self._description()
+            if described["status"] == "running":
+                self._finished = wait_for_execution(self.client, described["id"], self.timeout)
+            else:
+                self._finished = _finished(described)
+        return self._finished
+
+    def _description(self) -> dict:
+        """The worker's execution as first seen (created from the request, or read by id)."""
+        if self._described is None:
+            if self.request is not None:
+                self._described = self._create(self.request)
+            else:
+                self._described = self.client.get(f"/executions/{self._id}").json()
+        return self._described
+
+    def _create(self, request: ExecutionRequest) -> dict:
+        return self.client.post("/executions", json=request.to_json()).json()
+
+    def _query(self, method: str, what: str, **kwargs: Any):
+        """A query on the execution (the worker waits for its run); one that the worker has forgotten is
+        created again and the query retried once."""
+        path = f"/executions/{self.execution_id}/{what}"
+        try:
+            return self.client.request(method, path, **kwargs)
+        except NotFound:
+            if self.request is None:
+                raise
+            self._create(self.request)
+            return self.client.request(method, path, **kwargs)
+
+
+def _finished(execution: dict) -> dict:
+    if execution["status"] == "failed":
+        raise Upstream(f"execution {execution['id']} failed on the vm-worker: {execution['error']}")
+    return execution
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def _bytes(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x"))

@@ -1,0 +1,187 @@
+"""Any model a user brings -> a model file the VM runs: the one path `opml convert` and the
+converter service share.
+
+Accepted sources:
+
+- a model file of ours (seed or graph format): checked and kept byte for byte;
+- a PyTorch state_dict of an architecture we know (the seed MLP with any hidden width, the
+  small CNN), loaded with `weights_only=True` so that nothing in the file can run code;
+  the MLP becomes a seed-format file (the seed's own bytes), the CNN a graph;
+- an ONNX model, converted for the ops the graph supports (onnx_import).
+
+Every result is parsed back and run once on a zero input by the reference executor (its
+summary), so an accepted file is one the guest can run.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..errors import BadInput
+from .formats import GRAPH_MAGIC, SEED_MAGIC, InputType, parse_model, seed_model_bytes
+from .summary import ModelSummary, summarize
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+PICKLE_MAGIC = b"\x80"  # torch.save's legacy format: a pickle
+ONNX_FIRST_BYTE = b"\x08"  # a ModelProto starts with field 1, ir_version, as a varint
+
+
+class SourceFormat(StrEnum):
+    """What an upload is."""
+
+    SEED = "seed"
+    GRAPH = "graph"
+    STATE_DICT = "state_dict"
+    ONNX = "onnx"
+
+
+class FileFormat(StrEnum):
+    """What a model file is (docs/models.md)."""
+
+    SEED = "seed"
+    GRAPH = "graph"
+
+
+class Architecture(StrEnum):
+    """The networks a state_dict can be for (opml.models.training)."""
+
+    MLP = "mlp"
+    CNN = "cnn"
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    data: bytes  # the model file
+    file_format: FileFormat
+    source_format: SourceFormat
+    summary: ModelSummary
+
+
+def detect_format(data: bytes) -> SourceFormat:
+    """The format of an upload, by its first bytes."""
+    magic = struct.unpack(">I", data[:4])[0] if len(data) >= 4 else None
+    if magic == SEED_MAGIC:
+        return SourceFormat.SEED
+    if magic == GRAPH_MAGIC:
+        return SourceFormat.GRAPH
+    if data.startswith((ZIP_MAGIC, PICKLE_MAGIC)):
+        return SourceFormat.STATE_DICT
+    if data.startswith(ONNX_FIRST_BYTE):
+        return SourceFormat.ONNX
+    raise BadInput(
+        f"unknown model format (the file starts with {data[:8].hex() or 'nothing'}): "
+        "upload a seed or graph model file, a PyTorch state_dict or an ONNX model"
+    )
+
+
+def convert_model(
+    data: bytes,
+    source_format: SourceFormat | None = None,
+    architecture: Architecture | None = None,
+    file_format: FileFormat | None = None,
+) -> ConvertedModel:
+    """The model file for an upload of `source_format` (detected when None).
+
+    `architecture` is for state_dicts only (inferred from the tensor names when None);
+    `file_format` asks for a seed or graph file (default: seed for the MLP, graph otherwise).
+    """
+    source_format = source_format or detect_format(data)
+    if architecture is not None and source_format != SourceFormat.STATE_DICT:
+        raise BadInput(f"an architecture applies to state_dicts, not to a {source_format} upload")
+    if source_format == SourceFormat.STATE_DICT:
+        model = state_dict_model(data, architecture, file_format)
+    elif source_format == SourceFormat.ONNX:
+        from .onnx_import import graph_from_onnx
+
+        model = graph_from_onnx(data).to_bytes()
+    else:
+        model = _checked_model_file(data, source_format)
+    actual = FileFormat.SEED if model[:4] == struct.pack(">I", SEED_MAGIC) else FileFormat.GRAPH
+    if file_format is not None and file_format != actual:
+        raise BadInput(f"this {source_format} upload converts to a {actual}-format file, not to {file_format}")
+    return ConvertedModel(model, actual, source_format, summarize(parse_model(model)))
+
+
+def _checked_model_file(data: bytes, source_format: SourceFormat) -> bytes:
+    detected = detect_format(data)
+    if detected != source_format:
+        raise BadInput(f"not a {source_format}-format model file: it looks like {detected}")
+    return data
+
+
+# --- PyTorch state_dicts ----------------------------------------------------------------------------
+
+
+def load_state_dict(data: bytes) -> dict:
+    """The tensors of a torch.save'd state_dict, unpickled with weights_only=True (no code runs)."""
+    import torch
+
+    try:
+        weights = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise BadInput(f"not a PyTorch state_dict: {reason}") from None
+    if not isinstance(weights, Mapping) or not all(isinstance(value, torch.Tensor) for value in weights.values()):
+        raise BadInput(f"the file holds a {type(weights).__name__}, not a state_dict of tensors")
+    return dict(weights)
+
+
+def infer_architecture(weights: Mapping) -> Architecture:
+    """The architecture whose parameter names the state_dict has."""
+    from .training import build_model
+
+    names = set(weights)
+    for architecture in Architecture:
+        if names == set(build_model(architecture).state_dict()):
+            return architecture
+    shown = ", ".join(sorted(names)[:8]) + (", ..." if len(names) > 8 else "")
+    raise BadInput(
+        f"a state_dict of an unknown architecture (tensors {shown or 'none'}): "
+        f"supported are {', '.join(Architecture)} (opml.models.training)"
+    )
+
+
+def state_dict_model(data: bytes, architecture: Architecture | None, file_format: FileFormat | None) -> bytes:
+    """The model file of a state_dict: seed format for the MLP unless a graph is asked for."""
+    from .convert import graph_from_module
+    from .training import INPUT_SHAPES, with_softmax
+
+    weights = load_state_dict(data)
+    architecture = Architecture(architecture) if architecture else infer_architecture(weights)
+    network = _loaded_network(architecture, weights)
+    if (file_format or _default_file_format(architecture)) == FileFormat.SEED:
+        if architecture != Architecture.MLP:
+            raise BadInput("the seed format holds only the MLP; ask for the graph format")
+        return seed_model_bytes(network.state_dict())
+    input_shape = (network.fc1.in_features,) if architecture == Architecture.MLP else INPUT_SHAPES[architecture]
+    return graph_from_module(with_softmax(network), input_shape, InputType.U8).to_bytes()
+
+
+def _default_file_format(architecture: Architecture) -> FileFormat:
+    return FileFormat.SEED if architecture == Architecture.MLP else FileFormat.GRAPH
+
+
+def _loaded_network(architecture: Architecture, weights: dict):
+    """The network with the state_dict loaded (strictly: every name, every shape); an MLP takes its
+    input size, hidden width and class count from its tensors."""
+    from .training import SeedMLP, SmallCNN
+
+    if architecture == Architecture.MLP:
+        fc1, fc2 = weights.get("fc1.weight"), weights.get("fc2.weight")
+        if fc1 is None or fc2 is None or fc1.ndim != 2 or fc2.ndim != 2:
+            raise BadInput(
+                "the state_dict does not fit the mlp architecture: fc1.weight and fc2.weight must be matrices"
+            )
+        network = SeedMLP(hidden=fc1.shape[0], inputs=fc1.shape[1], classes=fc2.shape[0])
+    else:
+        network = SmallCNN()
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as error:
+        reason = " ".join(str(error).split())[:400]
+        raise BadInput(f"the state_dict does not fit the {architecture} architecture: {reason}") from None
+    return network.eval()

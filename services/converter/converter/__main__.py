@@ -1,0 +1,5 @@
+"""`python -m converter`: serve the converter with the settings from CONVERTER_* variables."""
+
+from .main import main
+
+main()

@@ -1,0 +1,6 @@
+"""Alembic's entry point for the converter's migrations (Database.migrate runs them at start)."""
+
+from converter.db import Base
+from opml.service.migrations_env import run
+
+run(Base.metadata)

@@ -1,0 +1,324 @@
+"""Executions held by this worker: built from content, run in the background, queried while warm.
+
+- A `Job` is one execution in this process: its `Execution`, its bounded run on a worker
+  thread, and what the run reported (the final claim and the console) or why it failed.
+- The `ExecutionPool` creates jobs for new requests and finds jobs by id: warm in memory,
+  else rebuilt from the spec in the store (any replica sharing the store can do this). All
+  VM work runs on bounded thread pools, so the event loop only waits. (The VM holds the GIL
+  while it runs, in chunks of one snapshot interval: 2^20 steps, about 5 ms. The event loop
+  never waits longer than that.)
+- `JobCache` keeps jobs within a memory budget, evicting the least recently used finished
+  job first; an evicted job costs one re-run on its next use, never an error. Runs in
+  progress are never evicted: a new run that would take them over the budget is refused
+  with 503 (retry later) rather than queued without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from enum import StrEnum
+from typing import TypeVar
+
+from opml.errors import BadInput, Conflict, OpmlError, Unavailable
+from opml.game.remote import MAX_STEPS_PER_QUERY, ExecutionRequest
+from opml.game.trace import FinalClaim, LocalTrace
+from opml.service.logs import get_logger
+from opml.vm.execution import Execution, RunResult
+from opml.vm.machine import StepWitness
+
+from .content import ContentStore, ExecutionSpec
+from .metrics import WorkerMetrics
+from .programs import ProgramCatalog
+from .settings import VmWorkerSettings
+
+log = get_logger("vm_worker.executions")
+T = TypeVar("T")
+
+TREE_NODE_BYTES = 160  # a 32-byte hash in a dict, as Python holds it
+
+
+class Status(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ShuttingDown(Exception):
+    """Raised from a run's progress callback to stop it when the worker stops."""
+
+
+class Job:
+    def __init__(self, spec: ExecutionSpec, execution: Execution):
+        self.spec = spec
+        self.execution = execution
+        self.trace = LocalTrace(execution, spec.step_limit)
+        self.finished: Future[None] = Future()  # resolved when the run ends, either way
+        self.steps_done = 0
+        self.result: RunResult | None = None
+        self.claim: FinalClaim | None = None
+        self.error: str | None = None
+        self._machine = threading.Lock()  # queries share the execution's one machine
+
+    @property
+    def status(self) -> Status:
+        if self.claim is not None:
+            return Status.DONE
+        return Status.FAILED if self.error is not None else Status.RUNNING
+
+    def finish(self, result: RunResult, claim: FinalClaim) -> None:
+        self.result, self.claim, self.steps_done = result, claim, claim.steps
+        self.finished.set_result(None)
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self.finished.set_result(None)
+
+    # --- queries, once the run is done -------------------------------------------------------------
+
+    def state_hashes(self, steps: list[int]) -> list[bytes]:
+        """The state hash after each of `steps` (the final state's past the end), as LocalTrace gives them.
+
+        One forward pass over the sorted steps: one restore from a snapshot for the whole round
+        instead of one per step, and each page re-hashed once. A narrow round (late in a game)
+        costs a few milliseconds instead of fifteen restores.
+        """
+        assert self.claim is not None, "queries wait for the run"
+        if not steps:
+            return []
+        last = self.claim.steps
+        wanted = sorted({min(step, last) for step in steps})
+        hashes: dict[int, bytes] = {}
+        with self._machine:
+            machine = self.execution.machine_at(wanted[0])
+            for step in wanted:
+                machine.run(step - machine.step_count)
+                hashes[step] = machine.state().hash
+        return [hashes[min(step, last)] for step in steps]
+
+    def proof(self, step: int) -> StepWitness:
+        with self._machine:
+            return self.execution.proof_at(step)
+
+
+def footprint(execution: Execution) -> int:
+    """Bytes an execution holds: its memory's arrays, its snapshots' page maps, the hashes of its trees."""
+    memory = execution.machine.memory
+    arrays = memory.page_table.nbytes + memory.pool.nbytes + memory.page_dirty.nbytes + memory.dirty_log.nbytes
+    page_maps = sum(s.vpages.nbytes + s.pool_pages.nbytes for s in execution.snapshots)
+    trees = [memory.upper, *(s.tree for s in execution.snapshots if s.tree is not None)]
+    hashes = len(memory.page_roots) + sum(len(tree.nodes) for tree in trees)
+    return arrays + page_maps + hashes * TREE_NODE_BYTES
+
+
+class JobCache:
+    """Jobs by id, least recently used first, within a memory budget (running jobs are never evicted)."""
+
+    def __init__(self, budget_bytes: int, metrics: WorkerMetrics):
+        self.budget_bytes = budget_bytes
+        self.metrics = metrics
+        self._jobs: OrderedDict[bytes, Job] = OrderedDict()
+        self._sizes: dict[bytes, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, execution_id: bytes) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(execution_id)
+            if job is not None:
+                self._jobs.move_to_end(execution_id)
+            return job
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.spec.id] = job
+            self._sizes[job.spec.id] = footprint(job.execution)
+            self._publish()
+
+    def running_bytes(self) -> int:
+        with self._lock:
+            return sum(self._sizes[i] for i, job in self._jobs.items() if not job.finished.done())
+
+    def resize(self, job: Job) -> None:
+        """Count what `job` holds now (runs and queries grow it), then evict down to the budget:
+        finished jobs, least recently used first."""
+        with self._lock:
+            if self._jobs.get(job.spec.id) is job:
+                self._sizes[job.spec.id] = footprint(job.execution)
+            total = sum(self._sizes.values())
+            for execution_id, held in list(self._jobs.items()):
+                if total <= self.budget_bytes:
+                    break
+                if held.finished.done():
+                    del self._jobs[execution_id]
+                    total -= self._sizes.pop(execution_id)
+            self._publish()
+
+    def _publish(self) -> None:
+        self.metrics.cached_bytes.set(sum(self._sizes.values()))
+        self.metrics.cached_executions.set(len(self._jobs))
+
+
+class ExecutionPool:
+    def __init__(self, settings: VmWorkerSettings, content: ContentStore, metrics: WorkerMetrics):
+        self.settings = settings
+        self.content = content
+        self.metrics = metrics
+        self.cache = JobCache(settings.cache_bytes, metrics)
+        self._runs = ThreadPoolExecutor(settings.threads, thread_name_prefix="vm-run")
+        self._queries = ThreadPoolExecutor(settings.threads, thread_name_prefix="vm-query")
+        self._admitting = threading.Lock()
+        self._closing = threading.Event()
+        self._warm = self._queries.submit(warm_up)
+
+    def programs(self) -> ProgramCatalog:
+        """The built-in programs, once the VM is warm; until then Unavailable (503), as /readyz says."""
+        if not self._warm.done():
+            raise Unavailable("the VM is warming up; retry when /readyz says ready")
+        return self._warm.result()
+
+    def close(self) -> None:
+        """Stop: runs end at their next snapshot, queued work drains, threads are joined."""
+        self._closing.set()
+        self._runs.shutdown(wait=True)
+        self._queries.shutdown(wait=True)
+
+    # --- what the routes call ------------------------------------------------------------------
+
+    async def create(self, request: ExecutionRequest) -> Job:
+        return await self._on_query_thread(self._create, request)
+
+    async def find(self, execution_id: bytes) -> Job:
+        job = self.cache.get(execution_id)
+        if job is not None:
+            self.metrics.cache_hits.inc()
+            return job
+        return await self._on_query_thread(self._recompute, execution_id)
+
+    async def settled(self, job: Job, timeout: float | None) -> Job:
+        """The job once its run has ended, or as it is after `timeout` seconds (None: no limit)."""
+        if not job.finished.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job.finished)), timeout)
+            except TimeoutError:
+                pass
+        return job
+
+    async def state_hashes(self, execution_id: bytes, steps: list[int]) -> list[bytes]:
+        if len(steps) > MAX_STEPS_PER_QUERY:
+            raise BadInput(f"at most {MAX_STEPS_PER_QUERY} steps per query, got {len(steps)}")
+        job = await self._finished(execution_id)
+        for step in steps:
+            _check_step(step, job.spec.step_limit, inclusive=True)
+        hashes = await self._on_query_thread(job.state_hashes, steps)
+        self.cache.resize(job)
+        return hashes
+
+    async def proof(self, execution_id: bytes, step: int) -> StepWitness:
+        job = await self._finished(execution_id)
+        _check_step(step, job.spec.step_limit, inclusive=False)
+        witness = await self._on_query_thread(job.proof, step)
+        self.cache.resize(job)
+        return witness
+
+    # --- on worker threads -----------------------------------------------------------------------
+
+    def _create(self, request: ExecutionRequest) -> Job:
+        if not 1 <= request.step_limit <= self.settings.max_step_limit:
+            raise BadInput(f"step_limit must be 1..{self.settings.max_step_limit}, got {request.step_limit}")
+        program = self.programs().get(request.program_root)
+        model = self._model(request)
+        execution = Execution(program.program, model=model, input=request.input)
+        roots = execution.region_roots()
+        if request.model_root is not None and roots["model"] != request.model_root:
+            raise BadInput(f"the model's bytes have root 0x{roots['model'].hex()}, not 0x{request.model_root.hex()}")
+        spec = ExecutionSpec(roots["program"], roots["model"], roots["input"], request.step_limit)
+        self.content.keep(spec, model, request.input)
+        return self._admit(spec, execution)
+
+    def _model(self, request: ExecutionRequest) -> bytes:
+        if request.model is not None:
+            return request.model
+        if request.model_root is not None:
+            return self.content.model(request.model_root)
+        return b""
+
+    def _recompute(self, execution_id: bytes) -> Job:
+        """The job of an execution known only from the store: rebuilt from its spec."""
+        spec = self.content.spec(execution_id)
+        program = self.programs().get(spec.program)
+        model, input = self.content.stored_model(spec.model), self.content.stored_input(spec.input)
+        execution = Execution(program.program, model=model, input=input)
+        roots = execution.region_roots()
+        if (roots["program"], roots["model"], roots["input"]) != (spec.program, spec.model, spec.input):
+            raise OpmlError(f"the stored content of execution 0x{execution_id.hex()} does not match its spec")
+        return self._admit(spec, execution)
+
+    def _admit(self, spec: ExecutionSpec, execution: Execution) -> Job:
+        """The job of `spec`: the one held already, else a new one whose run starts now."""
+        with self._admitting:
+            held = self.cache.get(spec.id)
+            if held is not None:
+                self.metrics.cache_hits.inc()
+                return held
+            running = self.cache.running_bytes()
+            if running and running + footprint(execution) > self.settings.cache_bytes:
+                raise Unavailable(f"busy: the runs in progress hold {running} bytes of {self.settings.cache_bytes}")
+            self.metrics.cache_misses.inc()
+            job = Job(spec, execution)
+            self.cache.add(job)
+        self._runs.submit(self._run, job)
+        return job
+
+    def _run(self, job: Job) -> None:
+        started = time.perf_counter()
+        try:
+            result = job.execution.run_bounded(job.spec.step_limit, progress=lambda steps: self._progress(job, steps))
+            claim = job.trace.final_claim()
+        except ShuttingDown:
+            job.fail("the worker stopped before the run ended")
+        except Exception as error:  # a bug or a fault of the machine: report it on the execution
+            log.exception("run failed", execution=job.spec.id.hex())
+            self.metrics.executions.labels("failed").inc()
+            job.fail(f"{type(error).__name__}: {error}")
+        else:
+            self.metrics.executions.labels("exited" if claim.exited else "step_limit").inc()
+            self.metrics.steps.inc(claim.steps)
+            job.finish(result, claim)
+        finally:
+            self.metrics.vm_seconds.inc(time.perf_counter() - started)
+            self.cache.resize(job)
+
+    def _progress(self, job: Job, steps: int) -> None:
+        if self._closing.is_set():
+            raise ShuttingDown
+        job.steps_done = steps
+
+    async def _finished(self, execution_id: bytes) -> Job:
+        job = await self.settled(await self.find(execution_id), timeout=None)
+        if job.claim is None:
+            raise Conflict(f"execution 0x{execution_id.hex()} failed: {job.error}")
+        return job
+
+    async def _on_query_thread(self, work: Callable[..., T], *args) -> T:
+        return await asyncio.wrap_future(self._queries.submit(work, *args))
+
+
+def warm_up() -> ProgramCatalog:
+    """Load the built-in programs and call every VM function once, so numba compiles them (or loads
+    them from its cache on disk) here and not in the first request."""
+    catalog = ProgramCatalog.builtin()
+    trace = LocalTrace(Execution(catalog.default.program), step_limit=1000)
+    trace.final_claim()
+    trace.state_hashes([1])
+    trace.execution.proof_at(0)
+    return catalog
+
+
+def _check_step(step: int, step_limit: int, inclusive: bool) -> None:
+    top = step_limit if inclusive else step_limit - 1
+    if not 0 <= step <= top:
+        raise BadInput(f"step {step} is outside this execution's trace: 0..{top}")

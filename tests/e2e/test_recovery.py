@@ -1,0 +1,134 @@
+"""Crash and recovery, end to end: agents killed with SIGKILL mid-game (including between sending a move and
+its receipt) and restarted still win without sending a move twice; a chain node that goes away mid-game
+and comes back is caught up with. Blocks come every second here, so a transaction waits for its receipt
+and a kill can land in that gap."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from opml.agents.store import AgentStore
+from opml.stack import Stack, StackConfig
+
+from ..faults import RpcProxy
+from .conftest import E2E_PARAMETERS, Harness, wait_for
+
+PARAMETERS = dataclasses.replace(E2E_PARAMETERS, challenge_window=10, clock_budget=40)
+LIAR = ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": "977000"})
+DISPUTER = ("disputer", "challenger", 4, {"CHALLENGER_FAULT_DISPUTE_HONEST": "true"})
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp("recovery"), parameters=PARAMETERS, echo=False,
+                                   poll_interval=0.1, block_time=1)  # fmt: skip
+    with RpcProxy(f"http://127.0.0.1:{config.ports['anvil']}") as proxy:
+        config.service_rpc_url = proxy.url
+        with Stack(config) as stack:
+            yield Harness(stack), proxy
+
+
+def start(harness, name, kind, account, env):
+    prefix = "SUBMITTER_" if kind == "submitter" else "CHALLENGER_"
+    return harness.stack.start_service(name, kind, {f"{prefix}DEV_ACCOUNT": str(account), **env})
+
+
+def stop(harness, name):
+    harness.stack.services.pop(name).stop()
+
+
+def restart(harness, name, kind):
+    """Start the same service again: its database, key and port, as an orchestrator would."""
+    killed = harness.stack.services[name]
+    port = int(killed.url.rsplit(":", 1)[1])
+    harness.stack.start_service(name, kind, {}, port=port)
+
+
+def first_game(harness, request_id) -> int:
+    return wait_for(lambda: (games := harness.report(request_id).get("games")) and games[0]["id"], 60, "a game")
+
+
+def agent_store(harness, name) -> AgentStore:
+    return AgentStore.open(harness.stack.environment(name, name, 0)[f"{name.upper()}_DATABASE_URL"])
+
+
+def pending_moves(harness, name) -> list[str]:
+    store = agent_store(harness, name)
+    try:
+        return [row.intent for row in store.transactions() if row.status == "pending" and row.intent.startswith("game")]
+    finally:
+        store.database.dispose()
+
+
+def assert_no_move_sent_twice(harness, name):
+    store = agent_store(harness, name)
+    rows = store.transactions()
+    mined = [row.intent for row in rows if row.status == "mined"]
+    assert len(mined) == len(set(mined)), f"an intent was mined twice: {mined}"
+    reverted = [(row.intent, row.tx_hash) for row in rows if row.status == "reverted"]
+    assert not reverted, f"reverted on-chain: {reverted}"
+    store.database.dispose()
+
+
+@pytest.mark.parametrize("kill_at_round", [0, 2, 4])
+def test_a_challenger_killed_mid_game_restarts_and_wins(proxied, kill_at_round):
+    harness, _ = proxied
+    start(harness, *LIAR)
+    try:
+        request_id = harness.request()
+        game_id = first_game(harness, request_id)
+        wait_for(lambda: harness.dispute(game_id)["rounds"] >= kill_at_round, 60, f"round {kill_at_round}")
+        # kill it the moment it has recorded a move and sent it, before the block with its receipt
+        wait_for(lambda: pending_moves(harness, "challenger"), 30, "a move in flight", interval=0.01)
+        harness.stack.services["challenger"].kill()
+        time.sleep(1.0)
+        restart(harness, "challenger", "challenger")
+        wait_for(lambda: harness.dispute(game_id)["status"] != "active", 120, "the game's end")
+        dispute = harness.dispute(game_id)
+        assert dispute["status"] == "challenger_won" and dispute["lo"] == 977_000 - 1
+        history = dispute["history"]
+        assert len(history) == dispute["rounds"] and all(r["segment"] is not None for r in history)
+        harness.wait_final(request_id, 60)
+    finally:
+        stop(harness, "liar")
+    assert_no_move_sent_twice(harness, "challenger")
+
+
+def test_a_submitter_killed_mid_game_restarts_and_wins(proxied):
+    harness, _ = proxied
+    start(harness, *DISPUTER)
+    try:
+        request_id = harness.request()
+        game_id = first_game(harness, request_id)
+        wait_for(lambda: harness.dispute(game_id)["rounds"] >= 2, 60, "round 2")
+        time.sleep(0.7)
+        harness.stack.services["submitter"].kill()
+        time.sleep(1.0)
+        restart(harness, "submitter", "submitter")
+        wait_for(lambda: harness.dispute(game_id)["status"] != "active", 120, "the game's end")
+        assert harness.dispute(game_id)["status"] == "defender_won"
+        report = harness.wait_final(request_id, 60)
+        assert report["result"]["predicted"] == 7
+    finally:
+        stop(harness, "disputer")
+    assert_no_move_sent_twice(harness, "submitter")
+
+
+def test_the_agents_catch_up_after_the_chain_node_goes_away_mid_game(proxied):
+    harness, proxy = proxied
+    start(harness, *LIAR)
+    try:
+        request_id = harness.request()
+        game_id = first_game(harness, request_id)
+        wait_for(lambda: harness.dispute(game_id)["rounds"] >= 1, 60, "round 1")
+        proxy.down()  # neither agent can reach the chain; blocks keep coming
+        time.sleep(8)
+        proxy.up()
+        wait_for(lambda: harness.dispute(game_id)["status"] != "active", 120, "the game's end")
+        assert harness.dispute(game_id)["status"] == "challenger_won"
+        harness.wait_final(request_id, 60)
+    finally:
+        stop(harness, "liar")
