@@ -23,8 +23,8 @@ from ..game import dissection
 from ..game.trace import FinalClaim, StepWitness
 from .client import with_retries
 from .contracts import Artifact, deploy
+from .parameters import ETHER, Parameters, kept_share  # noqa: F401  (re-exported: the registry's types)
 
-ETHER = 10**18
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
@@ -71,30 +71,6 @@ def _from_struct(cls, abi_outputs: list[dict], values: tuple) -> Any:
         elif item.type in ("RequestStatus", "ClaimStatus", "GameStatus", "Turn"):
             kwargs[item.name] = globals()[item.type](value)
     return cls(**kwargs)
-
-
-@dataclass(frozen=True)
-class Parameters:
-    """Deployment parameters; the defaults suit a local chain (docs/contracts.md has public-chain values)."""
-
-    arity: int = 16
-    claim_bond: int = ETHER // 10
-    challenge_bond: int = ETHER // 10
-    burn_share_bps: int = 5_000
-    challenge_window: int = 20  # seconds
-    clock_budget: int = 60  # seconds per side
-    max_step_limit: int = 1 << 30  # about 4 s of VM time here
-    request_timeout: int = 600
-    callback_gas_limit: int = 200_000
-
-    def as_struct(self) -> tuple[int, ...]:
-        """In the order of InferenceRegistry.Parameters."""
-        return tuple(getattr(self, item.name) for item in fields(self))
-
-
-def kept_share(parameters: Parameters, bond: int) -> int:
-    """What the winner gets of a forfeited bond: the bond less its burned share (as the contract rounds)."""
-    return bond - bond * parameters.burn_share_bps // 10_000
 
 
 @dataclass(frozen=True)

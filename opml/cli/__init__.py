@@ -2,7 +2,7 @@
 
 import typer
 
-from . import chain, guest, models, stack, vm
+from . import chain, guest, models, protocol, stack, vm
 
 app = typer.Typer(help="OPML: optimistic machine learning on a blockchain.", no_args_is_help=True)
 app.command()(models.train)
@@ -10,6 +10,9 @@ app.command()(models.convert)
 app.command()(models.predict)
 app.command()(chain.deploy)
 app.command()(stack.up)
+for command in (protocol.request, protocol.claim, protocol.challenge, protocol.respond, protocol.resolve,
+                protocol.finalize, protocol.status):  # fmt: skip
+    app.command()(command)
 app.add_typer(vm.app, name="vm")
 app.add_typer(guest.app, name="guest")
 

@@ -16,13 +16,15 @@ def up(
     data_dir: Path = typer.Option(Path("var"), help="Where the deployment, databases and stores go."),
     keep: bool = typer.Option(False, help="Keep what an earlier run left in data-dir (default: start clean)."),
     quiet: bool = typer.Option(False, help="Do not print the services' logs."),
+    free_ports: bool = typer.Option(False, help="Pick free ports instead of 8545 and 8001-8004."),
 ) -> None:
     """Start anvil, deploy, start every service, wait for them to be ready, and run until Ctrl-C."""
     from ..stack import Stack, StackConfig
 
     if data_dir.exists() and not keep:
         shutil.rmtree(data_dir)
-    stack = Stack(StackConfig(data_dir=data_dir, echo=not quiet))
+    config = StackConfig.ephemeral(data_dir, echo=not quiet) if free_ports else StackConfig(data_dir, echo=not quiet)
+    stack = Stack(config)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -9,18 +9,20 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..guest import INFERENCE, built
-from ..models.formats import Prediction
-from ..vm.elf import Program, ProgramError
-from ..vm.execution import Execution, StepLimitExceeded
-from ..vm.layout import FAULT_NAMES
-from ..vm.machine import InputError
 from .common import console, hex0x, print_json, read_optional, user_errors
+
+# The VM (numba) is imported inside the commands, so `opml --help` answers at once.
 
 app = typer.Typer(help="The deterministic MIPS VM.", no_args_is_help=True)
 INFERENCE_ELF = built(INFERENCE.name)
 
 ProgramOption = typer.Option(
-    INFERENCE_ELF, "--program", "-p", exists=True, dir_okay=False, help="Guest ELF file (default: the inference program)."
+    INFERENCE_ELF,
+    "--program",
+    "-p",
+    exists=True,
+    dir_okay=False,
+    help="Guest ELF file (default: the inference program).",
 )
 ModelOption = typer.Option(None, "--model", "-m", exists=True, dir_okay=False, help="Model file (model region).")
 InputOption = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="Input file (input region).")
@@ -29,6 +31,9 @@ MaxStepsOption = typer.Option(None, "--max-steps", help="Give up if the program 
 
 
 def load_execution(program: Path, model: Path | None, input: Path | None) -> Execution:
+    from ..vm.elf import Program
+    from ..vm.execution import Execution
+
     return Execution(Program.from_file(program), model=read_optional(model), input=read_optional(input))
 
 
@@ -44,6 +49,8 @@ def run_with_progress(execution: Execution, max_steps: int | None, quiet: bool):
 
 
 def describe_exit(exit_code: int) -> str:
+    from ..vm.layout import FAULT_NAMES
+
     fault = FAULT_NAMES.get(exit_code)
     return f"{exit_code} ({fault})" if fault else str(exit_code)
 
@@ -57,7 +64,7 @@ def golden(
     as_json: bool = JsonOption,
 ) -> None:
     """Write the initial state of a run: its encoding, hash and the region roots P, I, M."""
-    with user_errors(ProgramError, InputError):
+    with user_errors():
         execution = load_execution(program, model, input)
         state = execution.initial_state
         roots = execution.region_roots()
@@ -92,7 +99,7 @@ def run(
     as_json: bool = JsonOption,
 ) -> None:
     """Run a program to its exit: output, step count and final state."""
-    with user_errors(ProgramError, InputError, StepLimitExceeded):
+    with user_errors():
         execution = load_execution(program, model, input)
         result = run_with_progress(execution, max_steps, quiet=as_json)
     if as_json:
@@ -114,6 +121,8 @@ def run(
     typer.echo(f"steps       {result.steps:,}")
     typer.echo(f"output      {hex0x(result.output)}")
     if program == INFERENCE_ELF and result.exit_code == 0:
+        from ..models.formats import Prediction
+
         prediction = Prediction.from_bytes(result.output)
         typer.echo(f"prediction  {prediction.predicted} (scores {' '.join(f'{s:.4g}' for s in prediction.scores)})")
     typer.echo(f"final state {hex0x(result.final_state.hash)}")
@@ -128,7 +137,7 @@ def state(
     as_json: bool = JsonOption,
 ) -> None:
     """The state after STEP instructions (the final state for any step past the exit)."""
-    with user_errors(ProgramError, InputError):
+    with user_errors():
         result = load_execution(program, model, input).state_at(step)
     if as_json:
         print_json(result.to_json())
@@ -145,7 +154,7 @@ def proof(
     as_json: bool = JsonOption,
 ) -> None:
     """The witness for executing one instruction on-chain: pre-state and memory proofs."""
-    with user_errors(ProgramError, InputError):
+    with user_errors():
         witness = load_execution(program, model, input).proof_at(step)
     if as_json:
         print_json(witness.to_json())
