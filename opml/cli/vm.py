@@ -8,8 +8,13 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from typing import TYPE_CHECKING
+
 from ..guest import INFERENCE, built
 from .common import console, hex0x, print_json, read_optional, user_errors
+
+if TYPE_CHECKING:
+    from ..vm.execution import Execution
 
 # The VM (numba) is imported inside the commands, so `opml --help` answers at once.
 
