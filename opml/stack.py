@@ -28,9 +28,11 @@ import httpx
 
 from .chain.anvil import Anvil, dev_key, free_port
 from .chain.client import TransactionManager, connect
+from .chain.hardhat import Hardhat
 from .chain.deploy import deploy_with_defaults
 from .chain.registry import Deployment, Parameters
 from .errors import Unavailable
+from .service.db import ensure_database
 
 SERVICES = ("converter", "vm-worker", "submitter", "challenger")
 MODULES = {"converter": "converter", "vm-worker": "vm_worker", "submitter": "submitter", "challenger": "challenger"}
@@ -53,7 +55,8 @@ class StackConfig:
     env: dict[str, dict[str, str]] = field(default_factory=dict)  # extra variables per service
     echo: bool = True  # print the services' logs, prefixed
     poll_interval: float = 0.25
-    block_time: int | None = None  # seconds between blocks; None: a block per transaction
+    node: str = "anvil"  # or "hardhat" (the seed's node: checks the agents use only standard JSON-RPC)
+    block_time: int | None = None  # seconds between blocks (anvil); None: a block per transaction
     service_rpc_url: str | None = None  # where the services reach the chain (e.g. through a proxy); default anvil
 
     @classmethod
@@ -121,7 +124,7 @@ class ServiceProcess:
 class Stack:
     def __init__(self, config: StackConfig = StackConfig()):
         self.config = config
-        self.anvil: Anvil | None = None
+        self.node: Anvil | Hardhat | None = None
         self.deployment: Deployment | None = None
         self.services: dict[str, ServiceProcess] = {}
 
@@ -129,8 +132,8 @@ class Stack:
 
     @property
     def rpc_url(self) -> str:
-        assert self.anvil is not None
-        return self.anvil.url
+        assert self.node is not None
+        return self.node.url
 
     @property
     def deployment_path(self) -> Path:
@@ -141,8 +144,12 @@ class Stack:
 
     def start(self, timeout: float = 120.0) -> Stack:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.anvil = Anvil(port=self.config.ports["anvil"], block_time=self.config.block_time).start()
-        w3 = connect(self.anvil.url)
+        port = self.config.ports["anvil"]
+        if self.config.node == "hardhat":
+            self.node = Hardhat(port=port).start()
+        else:
+            self.node = Anvil(port=port, block_time=self.config.block_time).start()
+        w3 = connect(self.node.url)
         self.deployment = deploy_with_defaults(
             w3, TransactionManager(w3, dev_key(0)), self.config.parameters, "models/seed-mnist/model.bin"
         )
@@ -157,6 +164,9 @@ class Stack:
         """Start a service process of `kind` under `name` (a second submitter can run as "liar")."""
         port = port or self.config.ports.get(name) or free_port()
         environment = {**os.environ, **self.environment(name, kind, port), **self.config.env.get(name, {}), **env}
+        database = environment.get(f"{PREFIXES[kind]}DATABASE_URL")
+        if database and self.config.database_url:
+            ensure_database(database)
         service = ServiceProcess(name, MODULES[kind], environment, f"http://127.0.0.1:{port}", self.config.echo)
         self.services[name] = service
         if wait:
@@ -212,15 +222,15 @@ class Stack:
 
     def pids(self) -> list[int]:
         pids = [service.pid for service in self.services.values()]
-        if self.anvil is not None and self.anvil.process is not None:
-            pids.append(self.anvil.process.pid)
+        if self.node is not None and self.node.process is not None:
+            pids.append(self.node.process.pid)
         return pids
 
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             service.stop()
-        if self.anvil is not None:
-            self.anvil.stop()
+        if self.node is not None:
+            self.node.stop()
 
     def __enter__(self) -> Stack:
         try:

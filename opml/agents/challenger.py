@@ -149,8 +149,7 @@ class ChallengerAgent(Agent):
         return None
 
     def solver_for(self, request_id: int) -> Solver:
-        trace = self.traces.trace_for(self.request_view(request_id))
-        return Solver(trace, self.registry.parameters.arity)
+        return Solver(self.trace_for(self.request_view(request_id)), self.registry.parameters.arity)
 
 
 def _due(game: Game) -> int:

@@ -31,6 +31,7 @@ from ..chain.registry import Deployment, Registry
 from ..errors import OpmlError
 from .metrics import AgentMetrics
 from .store import AgentStore
+from ..game.trace import TraceProvider
 from .traces import RequestView, TraceSource, request_view
 
 CURSOR = "registry"
@@ -198,6 +199,14 @@ class Agent:
         if not events:
             raise OpmlError(f"request {request_id} has not been seen on the chain yet")
         return request_view(self.registry, events[0].args)
+
+    def trace_for(self, view: RequestView) -> TraceProvider:
+        """The request's trace, its run done (the time it takes counts as VM seconds)."""
+        started = time.monotonic()
+        trace = self.traces.trace_for(view)
+        trace.final_claim()
+        self.metrics.vm_seconds.inc(time.monotonic() - started)
+        return trace
 
     def my_claims(self, request_id: int) -> list[int]:
         """Claims this agent made on a request (from its ClaimSubmitted events)."""

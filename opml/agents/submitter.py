@@ -215,7 +215,7 @@ class SubmitterAgent(Agent):
             return self._solvers[view.request_id]
         arity = self.registry.parameters.arity
         if self.faults.lie == "none":
-            solver = Solver(self.traces.trace_for(view), arity)
+            solver = Solver(self.trace_for(view), arity)
         else:
             solver = self._lying_solver(view, arity)
         self._solvers[view.request_id] = solver

@@ -95,3 +95,20 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def ensure_database(url: str) -> None:
+    """Create a PostgreSQL database if the server has none of that name (the launcher gives every service
+    its own database on one server); SQLite files create themselves."""
+    url = normalize_url(url)
+    if not url.startswith("postgresql"):
+        return
+    server, name = url.rsplit("/", 1)
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()

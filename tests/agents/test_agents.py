@@ -2,6 +2,7 @@
 the chain and play every round on their own."""
 
 import time
+import uuid
 
 import pytest
 
@@ -16,6 +17,7 @@ from opml.chain.deploy import deploy_with_defaults
 from opml.chain.registry import ClaimStatus, GameStatus, Parameters, Registry, RequestStatus
 from opml.models.formats import Prediction
 from opml.resources import seed_model_dir
+from opml.service.db import ensure_database
 
 PARAMETERS = Parameters(challenge_window=6, clock_budget=12, max_step_limit=10_000_000)
 STEP_LIMIT = 5_000_000
@@ -31,14 +33,29 @@ def chain(anvil):
     return w3, deployment, Registry(w3, deployment.registry)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """Where the agents keep their memory: a SQLite file, or a database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return lambda name: str(tmp_path / f"{name}.db")
+    server = request.getfixturevalue("postgres_server").url.rsplit("/", 1)[0]
+
+    def url(name: str) -> str:
+        database_url = f"{server}/{name}_{uuid.uuid4().hex[:12]}"
+        ensure_database(database_url)
+        return database_url
+
+    return url
+
+
 @pytest.fixture(scope="module")
 def traces():
     return LocalTraces(StaticModels(MODEL))
 
 
-def make(kind, chain, key_index, tmp_path, traces, **kwargs):
+def make(kind, chain, key_index, database, traces, **kwargs):
     w3, deployment, registry = chain
-    store = AgentStore.open(str(tmp_path / f"{kind.role}-{key_index}.db"))
+    store = AgentStore.open(database(f"{kind.role}_{key_index}"))
     agent = kind(
         registry=Registry(w3, deployment.registry),
         tx=TransactionManager(w3, dev_key(key_index), store.journal()),
@@ -89,10 +106,10 @@ def final_claim_of(registry, request_id):
     return registry.claim(request.final_claim) if request.status == RequestStatus.FINALIZED else None
 
 
-def test_an_honest_request_becomes_final_on_its_own(chain, tmp_path, traces):
+def test_an_honest_request_becomes_final_on_its_own(chain, database, traces):
     _, _, registry = chain
-    submitter = make(SubmitterAgent, chain, 1, tmp_path, traces)
-    challenger = make(ChallengerAgent, chain, 2, tmp_path, traces)
+    submitter = make(SubmitterAgent, chain, 1, database, traces)
+    challenger = make(ChallengerAgent, chain, 2, database, traces)
     request_id = request(chain)
     with Running(submitter, challenger):
         wait_for(lambda: final_claim_of(registry, request_id) is not None, what="finality")
@@ -109,11 +126,11 @@ def test_an_honest_request_becomes_final_on_its_own(chain, tmp_path, traces):
 
 @pytest.mark.parametrize("lie", [SubmitterFaults(lie="output"), SubmitterFaults(lie="states", lie_from_step=1),
                                  SubmitterFaults(lie="states", lie_from_step=977_000)], ids=["output", "first", "middle"])  # fmt: skip
-def test_a_lying_submitter_loses_and_the_honest_claim_becomes_final(chain, tmp_path, traces, lie):
+def test_a_lying_submitter_loses_and_the_honest_claim_becomes_final(chain, database, traces, lie):
     _, _, registry = chain
-    honest = make(SubmitterAgent, chain, 1, tmp_path, traces)
-    liar = make(SubmitterAgent, chain, 3, tmp_path, traces, faults=lie, local_traces=traces)
-    challenger = make(ChallengerAgent, chain, 2, tmp_path, traces)
+    honest = make(SubmitterAgent, chain, 1, database, traces)
+    liar = make(SubmitterAgent, chain, 3, database, traces, faults=lie, local_traces=traces)
+    challenger = make(ChallengerAgent, chain, 2, database, traces)
     request_id = request(chain)
     with Running(honest, liar, challenger):
         wait_for(lambda: final_claim_of(registry, request_id) is not None, 90, "finality")
@@ -127,10 +144,10 @@ def test_a_lying_submitter_loses_and_the_honest_claim_becomes_final(chain, tmp_p
         assert game.lo == lie.lie_from_step - 1  # narrowed to the very step where the lie starts
 
 
-def test_a_challenger_that_disputes_honest_claims_loses(chain, tmp_path, traces):
+def test_a_challenger_that_disputes_honest_claims_loses(chain, database, traces):
     _, _, registry = chain
-    submitter = make(SubmitterAgent, chain, 1, tmp_path, traces)
-    liar = make(ChallengerAgent, chain, 4, tmp_path, traces, faults=ChallengerFaults(dispute_honest=True))
+    submitter = make(SubmitterAgent, chain, 1, database, traces)
+    liar = make(ChallengerAgent, chain, 4, database, traces, faults=ChallengerFaults(dispute_honest=True))
     request_id = request(chain)
     with Running(submitter, liar):
         wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, 60, "the game's end")
@@ -139,13 +156,13 @@ def test_a_challenger_that_disputes_honest_claims_loses(chain, tmp_path, traces)
     assert final_claim_of(registry, request_id).claimant == submitter.address
 
 
-def test_silent_parties_lose_on_time(chain, tmp_path, traces):
+def test_silent_parties_lose_on_time(chain, database, traces):
     _, _, registry = chain
-    honest = make(SubmitterAgent, chain, 1, tmp_path, traces)
-    silent_liar = make(SubmitterAgent, chain, 3, tmp_path, traces, local_traces=traces,
+    honest = make(SubmitterAgent, chain, 1, database, traces)
+    silent_liar = make(SubmitterAgent, chain, 3, database, traces, local_traces=traces,
                        faults=SubmitterFaults(lie="output", silent_after_rounds=2))  # fmt: skip
-    challenger = make(ChallengerAgent, chain, 2, tmp_path, traces)
-    silent_challenger = make(ChallengerAgent, chain, 4, tmp_path, traces,
+    challenger = make(ChallengerAgent, chain, 2, database, traces)
+    silent_challenger = make(ChallengerAgent, chain, 4, database, traces,
                              faults=ChallengerFaults(dispute_honest=True, silent_after_rounds=1))  # fmt: skip
     request_id = request(chain)
     with Running(honest, silent_liar, challenger, silent_challenger):
@@ -160,3 +177,17 @@ def test_silent_parties_lose_on_time(chain, tmp_path, traces):
         elif defender == silent_liar.address:  # it stopped after two rounds
             assert game.status == GameStatus.CHALLENGER_WON and game.rounds == 2
     assert final_claim_of(registry, request_id).claimant == honest.address
+
+
+def test_two_honest_submitters_share_a_request_without_tripping_over_each_other(chain, database, traces):
+    _, _, registry = chain
+    first = make(SubmitterAgent, chain, 1, database, traces)
+    second = make(SubmitterAgent, chain, 7, database, traces)
+    request_id = request(chain)
+    with Running(first, second):
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, 60, "finality")
+        wait_for(lambda: registry.request(request_id).live_claims == 0, 30, "the other claim settled")
+    claims = [registry.claim(claim_id) for claim_id in range(1, registry.count("claim") + 1)]
+    assert sorted(claim.claimant for claim in claims) == sorted([first.address, second.address])
+    assert sorted(claim.status.name for claim in claims) == ["FINALIZED", "RETIRED"]
+    assert not any(row.status == "reverted" for agent in (first, second) for row in agent.store.transactions())

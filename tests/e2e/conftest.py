@@ -87,7 +87,12 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory, request):
+    """The stack, its services' databases in SQLite files or (with the parameter "postgresql") on a real
+    PostgreSQL server."""
+    database_url = None
+    if getattr(request, "param", "sqlite") == "postgresql":
+        database_url = request.getfixturevalue("postgres_server").url
     config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"), parameters=E2E_PARAMETERS, echo=False,
-                                   poll_interval=0.1, **getattr(request, "param", {}))  # fmt: skip
+                                   poll_interval=0.1, database_url=database_url)  # fmt: skip
     with Stack(config) as stack:
         yield Harness(stack)

@@ -20,6 +20,9 @@ from opml.vm.execution import Execution
 
 from .conftest import E2E_PARAMETERS, SEVEN, wait_for
 
+# The whole module runs twice: the services' databases in SQLite files, then on a real PostgreSQL server.
+pytestmark = pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True, scope="module")
+
 SUBMITTER, CHALLENGER, REQUESTER = 1, 2, 5
 CLAIM_BOND, CHALLENGE_BOND = E2E_PARAMETERS.claim_bond, E2E_PARAMETERS.challenge_bond
 

@@ -1,0 +1,38 @@
+"""The agents against the seed's node: a Hardhat node instead of anvil, so nothing anvil-only is used.
+One honest request and one disputed lie, end to end through the services."""
+
+import pytest
+
+from opml.stack import Stack, StackConfig
+
+from .conftest import E2E_PARAMETERS, Harness
+from .test_scenarios import claims_by, running
+
+SUBMITTER, CHALLENGER = 1, 2
+
+
+@pytest.fixture(scope="module")
+def hardhat(tmp_path_factory):
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp("hardhat"), parameters=E2E_PARAMETERS, echo=False,
+                                   poll_interval=0.1, node="hardhat")  # fmt: skip
+    with Stack(config) as stack:
+        yield Harness(stack)
+
+
+def test_an_honest_request_becomes_final_on_hardhat(hardhat):
+    report = hardhat.wait_final(hardhat.request())
+    assert report["result"]["predicted"] == 7
+    assert [claim["claimant"] for claim in report["claims"]] == [hardhat.address(SUBMITTER)]
+
+
+def test_a_lie_is_disputed_and_loses_on_hardhat(hardhat):
+    with running(
+        hardhat, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": "500000"})
+    ):
+        request_id = hardhat.request()
+        (game,) = hardhat.wait_games_over(request_id, 1)
+        report = hardhat.wait_final(request_id)
+    dispute = hardhat.dispute(game["id"])
+    assert dispute["status"] == "challenger_won" and dispute["lo"] == 500_000 - 1
+    assert claims_by(report, hardhat.address(3))[0]["status"] == "rejected"
+    assert claims_by(report, hardhat.address(SUBMITTER))[0]["status"] == "finalized"
