@@ -179,8 +179,8 @@ def main() -> None:
         bench = Bench(stack)
         figures = {"honest_request_s": round(bench.honest_request_s(), 2)}
         figures |= bench.lie_disputed()
-        figures["requests_per_min"] = round(bench.requests_per_min(), 1)
         figures["recovery_s"] = bench.recovery_s()
+        figures["requests_per_min"] = round(bench.requests_per_min(), 1)
     figures["bench_s"] = round(time.monotonic() - started, 1)
     if not args.json:
         for name, value in figures.items():
