@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-differential bench guest clean
+.PHONY: install run test test-differential test-compose bench guest clean
 
 # A fresh virtualenv with the package and its pinned dependencies.
 $(BIN)/opml: pyproject.toml
@@ -12,7 +12,7 @@ $(BIN)/opml: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-# anvil, forge, cast, solc-js and forge-std, pinned by package-lock.json.
+# anvil, forge, cast, solc-js, forge-std and hardhat, pinned by package-lock.json.
 node_modules/.bin/forge: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
@@ -22,7 +22,18 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 $(FASHION_MNIST):
 	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
 
-install: $(BIN)/opml node_modules/.bin/forge $(FASHION_MNIST)
+# Debian's Chromium for the dispute explorer's browser tests: Playwright drives this binary (it cannot
+# download a browser of its own here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
+# A PostgreSQL server (Debian's) for the tests that run the agents on PostgreSQL as well as SQLite.
+POSTGRES := /usr/lib/postgresql/15/bin/initdb
+$(POSTGRES):
+	apt-get update -qq && apt-get install -y -qq postgresql
+
+install: $(BIN)/opml node_modules/.bin/forge $(FASHION_MNIST) $(CHROMIUM) $(POSTGRES)
 
 run: install
 	$(BIN)/python -m opml.demo
@@ -34,11 +45,24 @@ test: install
 test-differential: install
 	OPML_FULL_DIFFERENTIAL=1 $(BIN)/python -m pytest -q tests/chain/test_mips_differential.py
 
+# docker compose for real: starts its own Docker engine (Debian's docker.io, vfs, a private socket and
+# data root under /var/tmp/opml-docker, kept between runs for its caches), builds the images, runs the
+# stack and drives it through its published ports, then takes it all down (tests/compose/).
+DOCKERD := /usr/sbin/dockerd
+DEBOOTSTRAP := /usr/sbin/debootstrap
+$(DOCKERD) $(DEBOOTSTRAP):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap
+
+test-compose: install $(DOCKERD) $(DEBOOTSTRAP)
+	OPML_COMPOSE_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/compose
+
 bench: install
 	$(BIN)/python bench/vm.py
 	$(BIN)/python bench/step_gas.py
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/dispute_gas.py
+	$(BIN)/python bench/vm_worker.py
+	$(BIN)/python bench/e2e.py
 
 guest: install
 	$(BIN)/opml guest build

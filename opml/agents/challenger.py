@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from ..chain.events import ChainEvent
 from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, kept_share
 from ..game.faults import RandomChallenger
-from ..game.moves import Resolve
 from ..game.solver import Solver
-from .player import Player
-from .responder import Responder
 from .runtime import Agent
 from .traces import Unverifiable
 
@@ -41,7 +38,6 @@ class ChallengerAgent(Agent):
     def __init__(self, *, faults: ChallengerFaults = ChallengerFaults(), **kwargs):
         super().__init__(**kwargs)
         self.faults = faults
-        self.responder = Responder(self.registry, self.tx)
 
     # --- events -> work --------------------------------------------------------------------------------
 
@@ -115,13 +111,8 @@ class ChallengerAgent(Agent):
         solver = self.solver_for(request_id)
         if self.faults.dispute_honest:
             solver = RandomChallenger(solver, seed=game_id)
-        player = Player(self.registry, self.responder, Turn.CHALLENGER, solver, self.bisection_of)
-        outcome = player.act(game_id, game)
-        if outcome is not None and outcome.sent is not None:
-            self.metrics.moves.labels(type(outcome.move).__name__.lower()).inc()
-            if isinstance(outcome.move, Resolve):
-                self.metrics.steps_resolved.inc()
-        self.store.set_work(key, "playing", rounds=game.rounds, due=_due(game))
+        self.play_turn(game_id, game, Turn.CHALLENGER, solver, self.bisection_of)
+        self.store.set_work(key, "playing", rounds=game.rounds, due=game.deadline)
 
     # --- sweeping a rejected claim's other games --------------------------------------------------------------
 
@@ -150,7 +141,3 @@ class ChallengerAgent(Agent):
 
     def solver_for(self, request_id: int) -> Solver:
         return Solver(self.trace_for(self.request_view(request_id)), self.registry.parameters.arity)
-
-
-def _due(game: Game) -> int:
-    return game.last_move_at + (game.defender_clock if game.turn == Turn.DEFENDER else game.challenger_clock)

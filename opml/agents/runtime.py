@@ -31,7 +31,12 @@ from ..chain.registry import Deployment, Registry
 from ..errors import OpmlError
 from .metrics import AgentMetrics
 from .store import AgentStore
+from ..chain.registry import Game, Turn
+from ..game.moves import Resolve
+from ..game.solver import Solver
 from ..game.trace import TraceProvider
+from .player import BisectionSource, Player
+from .responder import Responder, move_name
 from .traces import RequestView, TraceSource, request_view
 
 CURSOR = "registry"
@@ -73,6 +78,7 @@ class Agent:
         self.reader = EventReader(
             registry.w3, registry.contract, confirmations=config.confirmations, max_range=config.max_log_range
         )
+        self.responder = Responder(registry, tx)
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=f"{self.role}-job")
         self._in_flight: dict[str, Future] = {}
         self._stop = threading.Event()
@@ -207,6 +213,14 @@ class Agent:
         trace.final_claim()
         self.metrics.vm_seconds.inc(time.monotonic() - started)
         return trace
+
+    def play_turn(self, game_id: int, game: Game, side: Turn, solver: Solver, bisections: BisectionSource) -> None:
+        """Make `side`'s move in `game` if one is due now, and count it."""
+        outcome = Player(self.registry, self.responder, side, solver, bisections).act(game_id, game)
+        if outcome is not None and outcome.sent is not None:
+            self.metrics.moves.labels(move_name(outcome.move)).inc()
+            if isinstance(outcome.move, Resolve):
+                self.metrics.steps_resolved.inc()
 
     def my_claims(self, request_id: int) -> list[int]:
         """Claims this agent made on a request (from its ClaimSubmitted events)."""

@@ -15,17 +15,15 @@ from typing import Literal
 
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
-from ..chain.registry import ClaimStatus, Game, GameStatus, RequestStatus, Turn, kept_share
+from ..chain.registry import ClaimStatus, GameStatus, RequestStatus, Turn, kept_share
 from ..game.faults import LyingTrace, lying_output
-from ..game.moves import Resolve
 from ..game.solver import Solver
 from ..game.trace import LocalTrace, forged_claim
-from .player import Player
-from .responder import Responder
 from .runtime import Agent
 from .traces import LocalTraces, RequestView, Unverifiable
 
 NOT_YET = frozenset({"ChallengeWindowOpen", "GamesStillOpen"})
+FINALIZE_GRACE = 10  # seconds a claimant that is not the fee's lead waits past the window before finalizing
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,6 @@ class SubmitterAgent(Agent):
         self.policy = policy
         self.faults = faults
         self.local_traces = local_traces  # a lie needs the run's memory, so a liar computes in-process
-        self.responder = Responder(self.registry, self.tx)
         self._solvers: dict[int, Solver] = {}
 
     # --- events -> work ------------------------------------------------------------------------------
@@ -146,6 +143,12 @@ class SubmitterAgent(Agent):
         if claim.status != ClaimStatus.LIVE:
             self.store.set_work(key, claim.status.name.lower(), done=True, claim_id=claim_id)
             return
+        window_end = claim.submitted_at + self.registry.parameters.challenge_window
+        if self.registry.lead_claim(request_id, claim.final_state_hash) != claim_id:
+            # another claimant committed first to this result and earns the fee whoever finalizes: give it
+            # the first go, so two honest submitters do not race (the loser's transaction would revert)
+            if self.registry.now() < window_end + FINALIZE_GRACE:
+                return
         final = self.solver_for(self.request_view(request_id)).claim()
         try:
             sent = self.tx.send(self.registry.finalize(claim_id, final), intent=f"finalize c{claim_id}")
@@ -195,17 +198,8 @@ class SubmitterAgent(Agent):
             return
         request_id = self.registry.claim(game.claim_id).request_id
         solver = self.solver_for(self.request_view(request_id))
-        player = Player(self.registry, self.responder, Turn.DEFENDER, solver, bisections=lambda *_: None)
-        outcome = player.act(game_id, game)
-        if outcome is not None and outcome.sent is not None:
-            kind = type(outcome.move).__name__.lower()
-            self.metrics.moves.labels(kind).inc()
-            if isinstance(outcome.move, Resolve):
-                self.metrics.steps_resolved.inc()
-        self.store.set_work(key, "playing", rounds=game.rounds, due=self._due(game))
-
-    def _due(self, game: Game) -> int:
-        return game.last_move_at + (game.defender_clock if game.turn == Turn.DEFENDER else game.challenger_clock)
+        self.play_turn(game_id, game, Turn.DEFENDER, solver, bisections=lambda *_: None)  # it never selects
+        self.store.set_work(key, "playing", rounds=game.rounds, due=game.deadline)
 
     # --- traces and lies -------------------------------------------------------------------------------
 

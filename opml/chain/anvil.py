@@ -1,7 +1,10 @@
-"""A local anvil node as a subprocess: for tests, benchmarks and the embedded default."""
+"""Local dev chains as subprocesses (anvil here, Hardhat in hardhat.py): for tests, benchmarks and the
+embedded default; and the dev accounts both fund."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -29,29 +32,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Anvil:
-    """Start with `with Anvil() as node:`; `node.url` is its RPC endpoint."""
+class LocalNode:
+    """A dev chain node as a subprocess: `with Anvil() as node:`; `node.url` is its RPC endpoint."""
 
-    def __init__(self, port: int | None = None, gas_limit: int = DEFAULT_GAS_LIMIT, block_time: int | None = None):
+    name = "node"
+
+    def __init__(self, port: int | None = None):
         self.port = port or free_port()
-        self.gas_limit = gas_limit
-        self.block_time = block_time
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> Anvil:
-        command = [tool("anvil"), "--port", str(self.port), "--gas-limit", str(self.gas_limit), "--silent"]
-        if self.block_time:
-            command += ["--block-time", str(self.block_time)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def cwd(self) -> str | None:
+        return None
+
+    def start(self, timeout: float = 60.0) -> LocalNode:
+        self.process = subprocess.Popen(
+            self.command(), cwd=self.cwd(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         w3 = Web3(Web3.HTTPProvider(self.url))
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ToolchainError(f"anvil exited: {self.process.stderr.read().decode(errors='replace')}")
+                raise ToolchainError(f"{self.name} exited: {self.process.stderr.read().decode(errors='replace')}")
             try:
                 if w3.is_connected():
                     return self
@@ -59,22 +67,39 @@ class Anvil:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise ToolchainError(f"anvil did not answer on {self.url} within {timeout} s")
+        raise ToolchainError(f"{self.name} did not answer on {self.url} within {timeout} s")
 
     def stop(self) -> None:
+        """Stop the node and whatever it started (npm's launcher runs the real binary as a child)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
             try:
+                os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
         self.process = None
 
-    def __enter__(self) -> Anvil:
+    def __enter__(self) -> LocalNode:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Anvil(LocalNode):
+    name = "anvil"
+
+    def __init__(self, port: int | None = None, gas_limit: int = DEFAULT_GAS_LIMIT, block_time: int | None = None):
+        super().__init__(port)
+        self.gas_limit = gas_limit
+        self.block_time = block_time
+
+    def command(self) -> list[str]:
+        command = [tool("anvil"), "--port", str(self.port), "--gas-limit", str(self.gas_limit), "--silent"]
+        return command + (["--block-time", str(self.block_time)] if self.block_time else [])
 
 
 def advance_time(w3: Web3, seconds: int) -> None:

@@ -128,6 +128,11 @@ class Game:
     def active(self) -> bool:
         return self.status == GameStatus.ACTIVE
 
+    @property
+    def deadline(self) -> int:
+        """When the side to move runs out of time, in chain time."""
+        return self.last_move_at + (self.defender_clock if self.turn == Turn.DEFENDER else self.challenger_clock)
+
     def clock_left(self, side: Turn, now: int) -> int:
         """Seconds `side` has left at chain time `now` (its clock runs only while it is to move)."""
         clock = self.defender_clock if side == Turn.DEFENDER else self.challenger_clock

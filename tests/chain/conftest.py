@@ -1,28 +1,13 @@
-"""A real anvil node with the contracts deployed, shared by the chain tests."""
+"""The chain tests share one anvil node (tests/conftest.py) with the contracts deployed."""
 
 import pytest
-from web3 import Web3
 
-from opml.chain.anvil import Anvil
 from opml.chain.contracts import Artifact, deploy
-from opml.chain.toolchain import build_contracts
 
 
 @pytest.fixture(scope="session", autouse=True)
-def contracts_built():
-    """forge build once per session (incremental), so no test runs stale bytecode."""
-    build_contracts()
-
-
-@pytest.fixture(scope="session")
-def anvil():
-    with Anvil() as node:
-        yield node
-
-
-@pytest.fixture(scope="session")
-def w3(anvil):
-    return Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 300}))
+def built(contracts_built):
+    """Every chain test runs against freshly built contracts."""
 
 
 @pytest.fixture(scope="session")
