@@ -74,6 +74,15 @@ STACK_TOP = 0xFFFF_0000
 
 # --- Syscalls (MIPS o32 numbers) ---------------------------------------------------
 
+# Registers by their o32 names, where the VM gives them a meaning (MIPS.sol names them alike).
+REG_V0 = 2  # syscall number in, result out
+REG_A0 = 4  # syscall arguments
+REG_A1 = 5
+REG_A2 = 6
+REG_A3 = 7  # syscall error flag
+REG_SP = 29  # stack pointer: STACK_TOP at the start
+REG_RA = 31  # return address of jal, bal and the linking branches
+
 SYS_EXIT = 4001
 SYS_WRITE = 4004
 SYS_BRK = 4045

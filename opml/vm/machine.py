@@ -74,7 +74,7 @@ class Machine:
         memory.write(L.INPUT.start, length_prefixed(input))
         memory.write(L.MODEL.start, length_prefixed(model))
         registers = np.zeros(32, dtype=np.int64)
-        registers[29] = L.STACK_TOP  # sp
+        registers[L.REG_SP] = L.STACK_TOP
         special = np.zeros(S.SPECIAL_REGISTER_COUNT, dtype=np.int64)
         special[S.PC] = program.entry
         special[S.NEXT_PC] = program.entry + 4

@@ -329,16 +329,16 @@ def execute_trap(sr, following, condition):
 @inline
 def execute_syscall(regs, sr, following):
     """The o32 syscalls of docs/vm-spec.md; v0 is the result, a3 the error flag."""
-    number = regs[2]
-    a0 = regs[4]
-    a1 = regs[5]
+    number = regs[L.REG_V0]
+    a0 = regs[L.REG_A0]
+    a1 = regs[L.REG_A1]
     if number == L.SYS_EXIT or number == L.SYS_EXIT_GROUP:
         return halt(sr, a0)
     result = 0
     failed = 0
     if number == L.SYS_WRITE:
         if a0 == L.STDOUT or a0 == L.STDERR:
-            result = regs[6]
+            result = regs[L.REG_A2]
             following += WROTE
         else:
             result = L.EBADF
@@ -361,8 +361,8 @@ def execute_syscall(regs, sr, following):
     else:
         result = L.ENOSYS
         failed = 1
-    regs[2] = result
-    regs[7] = failed
+    regs[L.REG_V0] = result
+    regs[L.REG_A3] = failed
     return following
 
 
@@ -400,7 +400,7 @@ def execute_regimm(regs, sr, pc, following, insn):
         value = to_signed32(regs[rs])
         taken = value >= 0 if rt & 1 else value < 0
         if rt & 0x10:  # the link register is written whether or not the branch is taken
-            set_register(regs, 31, pc + 8)
+            set_register(regs, L.REG_RA, pc + 8)
         return branch_target(pc, insn) if taken else following
     if rt >= 0x08 and rt <= 0x0E:
         return execute_trap(sr, following, trap_condition(rt & 7, regs[rs], sign_extend16(insn) & MASK32))
@@ -411,7 +411,7 @@ def execute_regimm(regs, sr, pc, following, insn):
 def execute_jump(regs, pc, op, insn):
     """j, jal: the target keeps the top 4 bits of the delay slot's address."""
     if op == 0x03:
-        set_register(regs, 31, pc + 8)
+        set_register(regs, L.REG_RA, pc + 8)
     return ((pc + 4) & 0xF0000000) | ((insn & 0x03FFFFFF) << 2)
 
 
