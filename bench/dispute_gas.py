@@ -19,7 +19,7 @@ import json
 from web3 import Web3
 
 from opml import resources
-from opml.agents.player import Player, bisections_from_logs
+from opml.agents.player import Player, bisections_from_logs, play_out
 from opml.agents.responder import Responder
 from opml.chain.anvil import Anvil, advance_time, dev_key
 from opml.chain.client import TransactionManager
@@ -56,18 +56,15 @@ def play(w3: Web3, execution: Execution, arity: int) -> dict:
     total = challenger.send(registry.challenge(2), value=parameters.challenge_bond).gas_used
 
     bisections = bisections_from_logs(EventReader(w3, registry.contract), deployment.start_block)
-    players = {
-        Turn.DEFENDER: Player(registry, Responder(registry, liar), Turn.DEFENDER, lie, bisections),
-        Turn.CHALLENGER: Player(registry, Responder(registry, challenger), Turn.CHALLENGER, honest, bisections),
-    }
-    txs = 1
-    final_step_gas = 0
-    while registry.game(1).active:
-        game = registry.game(1)
-        outcome = players[game.turn].act(1) or players[Turn.CHALLENGER].act(1)
-        total += outcome.sent.gas_used
-        final_step_gas = outcome.sent.gas_used
-        txs += 1
+    moves = play_out(
+        registry,
+        1,
+        Player(registry, Responder(registry, liar), Turn.DEFENDER, lie, bisections),
+        Player(registry, Responder(registry, challenger), Turn.CHALLENGER, honest, bisections),
+    )
+    total += sum(outcome.sent.gas_used for outcome in moves)
+    txs = 1 + len(moves)
+    final_step_gas = moves[-1].sent.gas_used
     game = registry.game(1)
     assert game.status == GameStatus.CHALLENGER_WON, "the honest challenger must win"
 

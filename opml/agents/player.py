@@ -63,3 +63,17 @@ def bisections_from_logs(events: EventReader, from_block: int) -> BisectionSourc
         return None
 
     return lookup
+
+
+def play_out(registry: Registry, game_id: int, defender: Player, challenger: Player) -> list[MoveOutcome]:
+    """Play a game to its end, both sides in turn (benchmarks, tests, demos; the agents play one move per
+    tick instead). Returns every move sent, in order."""
+    moves: list[MoveOutcome] = []
+    while registry.game(game_id).active:
+        game = registry.game(game_id)
+        mover = defender if game.turn == Turn.DEFENDER else challenger
+        outcome = mover.act(game_id, game) or challenger.act(game_id)  # the last step: whoever it proves right
+        if outcome is None or outcome.sent is None:
+            raise RuntimeError(f"game {game_id} is stuck: neither side has a move at [{game.lo}, {game.hi}]")
+        moves.append(outcome)
+    return moves

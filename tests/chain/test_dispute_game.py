@@ -9,7 +9,7 @@ import pytest
 from web3 import Web3
 from web3.logs import DISCARD
 
-from opml.agents.player import Player, bisections_from_logs
+from opml.agents.player import Player, bisections_from_logs, play_out
 from opml.agents.responder import Responder
 from opml.chain.anvil import advance_time, dev_key
 from opml.chain.client import TransactionManager
@@ -73,16 +73,12 @@ def claim(registry: Registry, party: Party, request_id: int, final_claim) -> int
 def play(registry, deployment, game_id, defender: Party, defender_solver, challenger: Party, challenger_solver):
     """Both sides move through the agents' Player until the game ends; returns the rounds played."""
     bisections = bisections_from_logs(EventReader(registry.w3, registry.contract), deployment.start_block)
-    players = {
-        Turn.DEFENDER: Player(registry, Responder(registry, defender.tx), Turn.DEFENDER, defender_solver, bisections),
-        Turn.CHALLENGER: Player(
-            registry, Responder(registry, challenger.tx), Turn.CHALLENGER, challenger_solver, bisections
-        ),
-    }
-    while registry.game(game_id).active:
-        game = registry.game(game_id)
-        outcome = players[game.turn].act(game_id) or players[Turn.CHALLENGER].act(game_id)
-        assert outcome is not None and outcome.sent is not None, "someone always has a move"
+    play_out(
+        registry,
+        game_id,
+        Player(registry, Responder(registry, defender.tx), Turn.DEFENDER, defender_solver, bisections),
+        Player(registry, Responder(registry, challenger.tx), Turn.CHALLENGER, challenger_solver, bisections),
+    )
     return registry.game(game_id).rounds
 
 
