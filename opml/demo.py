@@ -106,11 +106,14 @@ def main() -> None:
     stack.start()
     try:
         narrator.say(f"stack ready ({', '.join(f'{n} {s.url}' for n, s in stack.services.items())})")
-        scenario(stack, seed, narrator)
+        game_id = scenario(stack, seed, narrator)
         print()
         narrator.say("where to look:")
         for name, service in stack.services.items():
             print(f"    {name:<11} {service.url}/docs")
+        print(f"    {'explorer':<11} {stack.url('challenger')}/ui  (every request and game, live)")
+        if game_id is not None:
+            print(f"    {'the dispute':<11} {stack.url('challenger')}/ui/disputes/{game_id}  (the dissection, drawn)")
         if narrator.failures:
             narrator.say(f"{len(narrator.failures)} expected outcome(s) not seen: {'; '.join(narrator.failures)}")
         else:
@@ -126,7 +129,8 @@ def main() -> None:
         stack.stop()
 
 
-def scenario(stack: Stack, seed: Path, narrator: Narrator) -> None:
+def scenario(stack: Stack, seed: Path, narrator: Narrator) -> int | None:
+    """Run the scenario; returns the id of the dispute game it watched (None if there was none)."""
     converter, submitter = stack.url("converter"), stack.url("submitter")
     upload = httpx.post(
         f"{converter}/models",
@@ -167,8 +171,9 @@ def scenario(stack: Stack, seed: Path, narrator: Narrator) -> None:
     game_id = _first_game(stack, request_id)
     if game_id is None:
         narrator.expect(False, "the challenger disputes the lie")
-        return
-    narrator.say(f"the challenger disputes the lie: game {game_id}, {stack.url('challenger')}/disputes/{game_id}")
+        return None
+    narrator.say(f"the challenger disputes the lie: game {game_id}, {stack.url('challenger')}/disputes/{game_id} "
+                 f"(watch it at {stack.url('challenger')}/ui/disputes/{game_id})")  # fmt: skip
     dispute = watch_dispute(stack, game_id, narrator)
     final_step = dispute.get("final_step") or {}
     narrator.say(f"  one step left: step {final_step.get('step', 0):,}, `{final_step.get('mnemonic')}` "
@@ -184,6 +189,7 @@ def scenario(stack: Stack, seed: Path, narrator: Narrator) -> None:
     liar_claims = [claim for claim in report["claims"] if claim["status"] == "rejected"]
     narrator.expect(bool(liar_claims), "the lie is rejected")
     narrator.expect((report.get("result") or {}).get("predicted") == 7, "the honest claim is final as a 7")
+    return game_id
 
 
 def _first_game(stack: Stack, request_id: int, timeout: float = 60.0) -> int | None:

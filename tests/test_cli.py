@@ -107,4 +107,5 @@ def test_the_main_job_shows_every_expected_outcome(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "every expected outcome was seen" in result.stdout
     assert "is final as a 7" in result.stdout and "the challenger wins in" in result.stdout
+    assert "/ui/disputes/" in result.stdout  # where to watch the dispute in the explorer
     assert "FAILED" not in result.stdout

@@ -383,3 +383,95 @@ def _bonds(store: AgentStore, tx_hashes: list[str]) -> list[BondView]:
         elif row.name == "Burned":
             bonds.append(BondView("burned", row.args["amount"], "burned"))
     return bonds
+
+
+# --- lists: requests and games at a glance ------------------------------------------------------------
+# What the challenger's explorer page and its JSON lists show per row: a few chain reads each, no receipts,
+# so a page of them stays cheap however long the history is.
+
+
+@dataclass(frozen=True)
+class RequestBrief:
+    id: int
+    status: str  # as request_report says
+    model_id: int
+    model_root: str | None  # from ModelRegistered in the index
+    requested_at: int  # chain time
+    claims: int
+    games: int
+    exited: bool | None  # of the final result, once there is one
+    exit_code: int | None
+    predicted: int | None  # for classifiers
+
+
+def request_brief(registry: Registry, store: AgentStore, request_id: int, model_roots: dict[int, str]) -> RequestBrief:
+    """A request's row: `model_roots` maps model ids to roots (`model_roots(store)`, read once per page)."""
+    requested = store.events(name="InferenceRequested", request_id=request_id)
+    if not requested:
+        raise Unavailable(f"request {request_id} is not indexed yet: retry in a moment")
+    args = requested[0].args
+    claims = [_claim_view(registry, store, row) for row in store.events(name="ClaimSubmitted", request_id=request_id)]
+    finalized = store.events(name="ResultFinalized", request_id=request_id)
+    result = None
+    if finalized:
+        final = finalized[0].args
+        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]))
+    return RequestBrief(
+        id=request_id,
+        status=request_status(registry, request_id, claims, result is not None),
+        model_id=args["modelId"],
+        model_root=model_roots.get(args["modelId"]),
+        # the registry sets the deadline to the request's block time plus the request timeout
+        requested_at=args["deadline"] - registry.parameters.request_timeout,
+        claims=len(claims),
+        games=sum(len(claim.games) for claim in claims),
+        exited=result.exited if result else None,
+        exit_code=result.exit_code if result else None,
+        predicted=result.predicted if result else None,
+    )
+
+
+def model_roots(store: AgentStore) -> dict[int, str]:
+    """Registered models' roots by id, from the index."""
+    return {row.args["modelId"]: row.args["root"] for row in store.events(name="ModelRegistered")}
+
+
+@dataclass(frozen=True)
+class GameBrief:
+    id: int
+    request_id: int
+    claim_id: int
+    defender: str
+    challenger: str
+    status: str  # active, defender_won, challenger_won
+    winner: str | None
+    claimed_steps: int
+    lo: int
+    hi: int
+    rounds: int
+    turn: str  # defender or challenger
+    defender_clock_left: int  # seconds at `now`, in chain time
+    challenger_clock_left: int
+
+
+def game_brief(registry: Registry, game_id: int, now: int) -> GameBrief:
+    """A game's row at chain time `now` (read once per page, so every row's clocks agree)."""
+    game = registry.game(game_id)
+    claim = registry.claim(game.claim_id)
+    winner = {GameStatus.DEFENDER_WON: claim.claimant, GameStatus.CHALLENGER_WON: game.challenger}.get(game.status)
+    return GameBrief(
+        id=game_id,
+        request_id=claim.request_id,
+        claim_id=game.claim_id,
+        defender=claim.claimant,
+        challenger=game.challenger,
+        status=game.status.name.lower(),
+        winner=winner,
+        claimed_steps=claim.steps,
+        lo=game.lo,
+        hi=game.hi,
+        rounds=game.rounds,
+        turn="defender" if game.turn == Turn.DEFENDER else "challenger",
+        defender_clock_left=max(0, game.clock_left(Turn.DEFENDER, now)),
+        challenger_clock_left=max(0, game.clock_left(Turn.CHALLENGER, now)),
+    )

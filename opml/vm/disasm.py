@@ -53,3 +53,68 @@ def mnemonic(insn: int) -> str:
     if op == 0x1C:
         return SPECIAL2.get(insn & 63, "invalid")
     return OPCODES.get(op, "invalid")
+
+
+# ABI names of the 32 registers, as a disassembly shows them.
+REGISTER_NAMES = (
+    "zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7",
+    "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9", "k0", "k1", "gp", "sp", "fp", "ra",
+)  # fmt: skip
+
+_SHIFTS = {"sll", "srl", "sra"}
+_VARIABLE_SHIFTS = {"sllv", "srlv", "srav"}
+_HI_LO_READS, _HI_LO_WRITES = {"mfhi", "mflo"}, {"mthi", "mtlo"}
+_PAIRS = {"mult", "multu", "div", "divu", "madd", "maddu", "msub", "msubu", "tge", "tgeu", "tlt", "tltu", "teq", "tne"}
+_LOGICAL_IMMEDIATES = {"andi", "ori", "xori"}
+_MEMORY = set(FAMILIES["load"]) | set(FAMILIES["store"])
+
+
+def disassemble(insn: int, pc: int) -> str:
+    """One instruction word as assembly text (`addiu $sp, $sp, -32`), branch and jump targets as addresses
+    computed from `pc`, the address the word is at. For people reading a dispute's last step; the VM itself
+    decodes in `semantics`."""
+    name = mnemonic(insn)
+    if name == "invalid":
+        return f"invalid instruction 0x{insn:08x}"
+    rs, rt, rd = (f"${REGISTER_NAMES[(insn >> shift) & 31]}" for shift in (21, 16, 11))
+    shamt, unsigned = (insn >> 6) & 31, insn & 0xFFFF
+    signed = unsigned - 0x10000 if unsigned & 0x8000 else unsigned
+    branch_target = f"0x{(pc + 4 + (signed << 2)) & 0xFFFFFFFF:08x}"
+    op = insn >> 26
+    if insn == 0:
+        return "nop"
+    if name in ("syscall", "sync"):
+        return name
+    if name in ("j", "jal"):
+        return f"{name} 0x{((pc + 4) & 0xF0000000) | ((insn & 0x03FFFFFF) << 2):08x}"
+    if op == 0x01:  # REGIMM: branches on rs against zero, and traps against an immediate
+        return f"{name} {rs}, {branch_target}" if name.startswith("b") else f"{name} {rs}, {signed}"
+    if name in _SHIFTS:
+        return f"{name} {rd}, {rt}, {shamt}"
+    if name in _VARIABLE_SHIFTS:
+        return f"{name} {rd}, {rt}, {rs}"
+    if name == "jr":
+        return f"jr {rs}"
+    if name == "jalr":
+        return f"jalr {rd}, {rs}"
+    if name in _HI_LO_READS:
+        return f"{name} {rd}"
+    if name in _HI_LO_WRITES:
+        return f"{name} {rs}"
+    if name in _PAIRS:
+        return f"{name} {rs}, {rt}"
+    if name in ("clz", "clo"):
+        return f"{name} {rd}, {rs}"
+    if op in (0x00, 0x1C):  # the rest of SPECIAL and SPECIAL2: three registers
+        return f"{name} {rd}, {rs}, {rt}"
+    if name in ("beq", "bne"):
+        return f"{name} {rs}, {rt}, {branch_target}"
+    if name in ("blez", "bgtz"):
+        return f"{name} {rs}, {branch_target}"
+    if name == "lui":
+        return f"lui {rt}, 0x{unsigned:04x}"
+    if name in _LOGICAL_IMMEDIATES:
+        return f"{name} {rt}, {rs}, 0x{unsigned:04x}"
+    if name in _MEMORY:
+        return f"{name} {rt}, {signed}({rs})"
+    return f"{name} {rt}, {rs}, {signed}"  # addi, addiu, slti, sltiu

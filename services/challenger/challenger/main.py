@@ -17,6 +17,7 @@ from opml.service.metrics import Metrics
 from .routes import router
 from .service import Disputes
 from .settings import ChallengerSettings
+from .ui import install as install_explorer
 
 DESCRIPTION = """
 The challenger re-checks every claim on the registry against its own run of the VM and disputes
@@ -26,6 +27,9 @@ the wrong ones with a bond, then plays each game round by round on its own.
 instruction: both parties, the interval and round, whose turn it is, both clocks in chain time,
 every hash posted and the segment chosen, the final instruction disassembled, the winner, the
 bonds paid and every transaction with its gas.
+
+People can watch the same at [/ui](/ui), the dispute explorer: every request and game at a glance, and
+each game's dissection drawn round by round, updating on its own while the game runs.
 """
 
 
@@ -51,7 +55,7 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
             agent.stop()
             parts.store.database.dispose()
 
-    return create_service_app(
+    app = create_service_app(
         name="challenger",
         title="OPML challenger",
         description=DESCRIPTION,
@@ -66,6 +70,8 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
             Check("converter", lambda: _reachable(state["parts"].converter)),
         ],
     )
+    install_explorer(app)
+    return app
 
 
 def _caught_up(agent: Agent) -> None:

@@ -1,4 +1,4 @@
-"""The challenger's routes: thin over Disputes."""
+"""The challenger's JSON routes: thin over Disputes. (The explorer's pages are in ui/.)"""
 
 from __future__ import annotations
 
@@ -6,22 +6,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from .schemas import DisputeOut, DisputePage
+from .schemas import DisputeOut, DisputePage, RequestBriefPage
 from .service import Disputes
 
-router = APIRouter(tags=["disputes"])
+router = APIRouter()
 
 
 def _disputes(request: Request) -> Disputes:
     return request.app.state.disputes
 
 
-@router.get("/disputes/{game_id}", response_model=DisputeOut, summary="A dispute game, round by round")
+@router.get(
+    "/disputes/{game_id}", response_model=DisputeOut, tags=["disputes"], summary="A dispute game, round by round"
+)
 def get_dispute(game_id: Annotated[int, Path(ge=1, lt=1 << 63)], request: Request) -> DisputeOut:
     return DisputeOut.model_validate(_disputes(request).report(game_id))
 
 
-@router.get("/disputes", response_model=DisputePage, summary="Dispute games, newest first")
+@router.get("/disputes", response_model=DisputePage, tags=["disputes"], summary="Dispute games, newest first")
 def list_disputes(
     request: Request,
     mine: bool | None = None,
@@ -39,3 +41,17 @@ def list_disputes(
     return DisputePage(
         items=[DisputeOut.model_validate(r) for r in matching[offset : offset + limit]], total=len(matching)
     )
+
+
+@router.get(
+    "/requests",
+    response_model=RequestBriefPage,
+    tags=["requests"],
+    summary="Inference requests on the registry at a glance, newest first",
+)
+def list_requests(
+    request: Request,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> RequestBriefPage:
+    return RequestBriefPage.model_validate(_disputes(request).request_briefs(offset=offset, limit=limit))

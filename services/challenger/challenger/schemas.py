@@ -80,3 +80,26 @@ class DisputeOut(BaseModel):
 class DisputePage(BaseModel):
     items: list[DisputeOut]
     total: int
+
+
+class RequestBriefOut(BaseModel):
+    """A request at a glance: what the explorer's requests table shows."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    status: str = Field(description="requested, claimed, challenged, final, rejected or expired")
+    model_id: int
+    model_root: str | None = Field(description="The model's root M, once its registration is indexed")
+    requested_at: int = Field(description="Chain time of the request, in seconds")
+    claims: int
+    games: int
+    exited: bool | None = Field(description="Of the final result, once there is one")
+    exit_code: int | None
+    predicted: int | None = Field(description="For classifiers: the final predicted class")
+
+
+class RequestBriefPage(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    items: list[RequestBriefOut]
+    total: int
+    chain_time: int = Field(description="Chain time the page was read at, in seconds")

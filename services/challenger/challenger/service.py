@@ -1,12 +1,37 @@
-"""The challenger's API logic, outside HTTP: the disputes it plays and every other game on the registry."""
+"""The challenger's API logic, outside HTTP: the disputes it plays, every other game on the registry, and the
+requests and games the explorer lists."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
 from opml.agents.store import AgentStore
 from opml.agents.traces import TraceSource, Unverifiable
-from opml.agents.views import DisputeReport, Receipts, dispute_report
+from opml.agents.views import (
+    DisputeReport,
+    GameBrief,
+    Receipts,
+    RequestBrief,
+    dispute_report,
+    game_brief,
+    model_roots,
+    request_brief,
+)
 from opml.chain.registry import Registry
 from opml.errors import OpmlError
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """One page of a list, how many there are in all, and the chain time the page was read at."""
+
+    items: list[T]
+    total: int
+    chain_time: int
 
 
 class Disputes:
@@ -38,3 +63,18 @@ class Disputes:
             rows = [row for row in rows if row.claim_id in claims]
         ids = sorted((row.game_id for row in rows), reverse=True)
         return ids[offset : offset + limit], len(ids)
+
+    def game_briefs(self, *, offset: int, limit: int) -> Listing[GameBrief]:
+        """Every game on the registry at a glance, newest first, with both clocks at one chain time."""
+        ids, total = self.ids(mine=None, request_id=None, offset=offset, limit=limit)
+        now = self.registry.now()
+        return Listing([game_brief(self.registry, game_id, now) for game_id in ids], total, now)
+
+    def request_briefs(self, *, offset: int, limit: int) -> Listing[RequestBrief]:
+        """Every request on the registry at a glance, newest first."""
+        ids = sorted((row.request_id for row in self.store.events(name="InferenceRequested")), reverse=True)
+        roots = model_roots(self.store)
+        items = [
+            request_brief(self.registry, self.store, request_id, roots) for request_id in ids[offset : offset + limit]
+        ]
+        return Listing(items, len(ids), self.registry.now())
