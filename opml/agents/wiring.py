@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..chain.anvil import dev_key
 from ..chain.client import TransactionManager, connect, with_retries
 from ..chain.registry import Deployment, Registry
-from ..errors import BadInput
+from ..errors import BadInput, Unavailable
+from ..service.app import Check
 from ..service.clients import ServiceClient
 from .runtime import AgentConfig
 from .settings import AgentSettings
@@ -74,3 +75,24 @@ def build_parts(settings: AgentSettings, dev_account: int) -> AgentParts:
     )
     registry = Registry(w3, deployment.registry)
     return AgentParts(registry, tx, store, traces, deployment, config, converter, worker, FetchedModels(converter))
+
+
+def readiness_checks(running: dict) -> list[Check]:
+    """An agent service's /readyz checks, over what its lifespan put in `running` ("parts", "agent"): the
+    database migrated, the agent caught up with the chain, the vm-worker and the converter answering."""
+
+    def caught_up() -> None:
+        agent = running["agent"]
+        if not agent.caught_up:
+            raise Unavailable(f"not caught up with the chain yet{': ' + agent.last_error if agent.last_error else ''}")
+
+    def answers(client: ServiceClient | None) -> None:
+        if client is not None:
+            client.get("/healthz")
+
+    return [
+        Check("database", lambda: running["parts"].store.check_migrated()),
+        Check("chain", caught_up),
+        Check("vm-worker", lambda: answers(running["parts"].worker)),
+        Check("converter", lambda: answers(running["parts"].converter)),
+    ]

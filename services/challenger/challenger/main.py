@@ -8,10 +8,9 @@ from fastapi import FastAPI
 
 from opml.agents.challenger import ChallengerAgent, ChallengerFaults
 from opml.agents.metrics import AgentMetrics
-from opml.agents.runtime import Agent
 from opml.agents.views import Receipts
-from opml.agents.wiring import build_parts
-from opml.service.app import Check, create_app as create_service_app
+from opml.agents.wiring import build_parts, readiness_checks
+from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
 from .routes import router
@@ -63,22 +62,7 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
         routers=[router],
         lifespan=lifespan,
         metrics=metrics,
-        checks=[
-            Check("database", lambda: state["parts"].store.check_migrated()),
-            Check("chain", lambda: _caught_up(state["agent"])),
-            Check("vm-worker", lambda: _reachable(state["parts"].worker)),
-            Check("converter", lambda: _reachable(state["parts"].converter)),
-        ],
+        checks=readiness_checks(state),
     )
     install_explorer(app)
     return app
-
-
-def _caught_up(agent: Agent) -> None:
-    if not agent.caught_up:
-        raise RuntimeError(f"not caught up with the chain yet{': ' + agent.last_error if agent.last_error else ''}")
-
-
-def _reachable(client) -> None:
-    if client is not None:
-        client.get("/healthz")

@@ -7,13 +7,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from opml.agents.metrics import AgentMetrics
-from opml.agents.runtime import Agent
 from opml.agents.submitter import SubmitterAgent, SubmitterFaults, SubmitterPolicy
 from opml.agents.traces import LocalTraces
 from opml.agents.views import Receipts
-from opml.agents.wiring import build_parts, key_for
+from opml.agents.wiring import build_parts, readiness_checks, key_for
 from opml.chain.client import TransactionManager
-from opml.service.app import Check, create_app as create_service_app
+from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
 from .routes import router
@@ -73,20 +72,5 @@ def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         metrics=metrics,
         max_body_bytes=8 << 20,
-        checks=[
-            Check("database", lambda: state["parts"].store.check_migrated()),
-            Check("chain", lambda: _caught_up(state["agent"])),
-            Check("vm-worker", lambda: _reachable(state["parts"].worker)),
-            Check("converter", lambda: _reachable(state["parts"].converter)),
-        ],
+        checks=readiness_checks(state),
     )
-
-
-def _caught_up(agent: Agent) -> None:
-    if not agent.caught_up:
-        raise RuntimeError(f"not caught up with the chain yet{': ' + agent.last_error if agent.last_error else ''}")
-
-
-def _reachable(client) -> None:
-    if client is not None:
-        client.get("/healthz")
