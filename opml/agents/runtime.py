@@ -147,15 +147,13 @@ class Agent:
         for key, future in list(self._in_flight.items()):
             if future.done():
                 del self._in_flight[key]
+        now = time.time()
         open_work = sorted(self.store.open_work(), key=self._urgency)
         for row in open_work:
-            if row.key not in self._in_flight:
+            if row.key not in self._in_flight and (row.detail or {}).get("wake_at", 0) <= now:
                 self._in_flight[row.key] = self._pool.submit(self._run_job, row.key)
         self.metrics.in_flight.set(len(self._in_flight))
-        games: dict[str, int] = {}
-        for row in self.store.all_work("game:"):
-            games[row.state] = games.get(row.state, 0) + 1
-        for state, count in games.items():
+        for state, count in self.store.count_work("game:").items():
             self.metrics.tracked_games.labels(state).set(count)
 
     @staticmethod
@@ -179,6 +177,12 @@ class Agent:
     def work_on(self, key: str) -> None:
         """Do whatever `key` needs now (subclasses)."""
         raise NotImplementedError
+
+    def sleep_work(self, key: str, seconds: float) -> None:
+        """Leave `key` alone for `seconds` (e.g. until a claim's window ends): a claim waiting out its window
+        costs nothing per tick. Relative to now, so a chain clock that runs ahead of this one does no harm;
+        the chain still decides when the time has come (the move is simulated first)."""
+        self.store.set_work(key, self.store.work(key).state, wake_at=time.time() + max(0.0, seconds))
 
     # --- payments ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..chain.client import JournalEntry
@@ -189,6 +189,12 @@ class AgentStore:
     def open_work(self) -> list[WorkRow]:
         with self.database.session() as session:
             return list(session.scalars(select(WorkRow).where(WorkRow.done.is_(False))))
+
+    def count_work(self, prefix: str) -> dict[str, int]:
+        """How many pieces of work of a kind are in each state."""
+        query = select(WorkRow.state, func.count()).where(WorkRow.key.startswith(prefix)).group_by(WorkRow.state)
+        with self.database.session() as session:
+            return {state: count for state, count in session.execute(query)}
 
     def all_work(self, prefix: str) -> list[WorkRow]:
         with self.database.session() as session:

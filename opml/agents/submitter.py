@@ -132,8 +132,8 @@ class SubmitterAgent(Agent):
             intent=f"reveal r{request_id}",
         )
         self.metrics.claims_sent.inc()
-        self.store.set_work(key, "claimed", final_state_hash=claim.hash, reveal_tx=sent.tx_hash,
-                            due=self.registry.now() + self.registry.parameters.challenge_window)  # fmt: skip
+        self.store.set_work(key, "claimed", final_state_hash=claim.hash, reveal_tx=sent.tx_hash)
+        self.sleep_work(key, self.registry.parameters.challenge_window)  # nothing to do until the window ends
         self.log.info("claimed", request=request_id, steps=claim.steps, final_state=claim.hash.hex()[:16])
 
     def _finalize_when_due(self, key: str, request_id: int, claim_id: int) -> None:
@@ -144,16 +144,22 @@ class SubmitterAgent(Agent):
             self.store.set_work(key, claim.status.name.lower(), done=True, claim_id=claim_id)
             return
         window_end = claim.submitted_at + self.registry.parameters.challenge_window
+        now = self.registry.now()
         if self.registry.lead_claim(request_id, claim.final_state_hash) != claim_id:
             # another claimant committed first to this result and earns the fee whoever finalizes: give it
             # the first go, so two honest submitters do not race (the loser's transaction would revert)
-            if self.registry.now() < window_end + FINALIZE_GRACE:
+            if now < window_end + FINALIZE_GRACE:
+                self.sleep_work(key, window_end + FINALIZE_GRACE - now)
                 return
+        if now < window_end:
+            self.sleep_work(key, window_end - now)
+            return
         final = self.solver_for(self.request_view(request_id)).claim()
         try:
             sent = self.tx.send(self.registry.finalize(claim_id, final), intent=f"finalize c{claim_id}")
         except TxReverted as error:
-            if error.name in NOT_YET:
+            if error.name in NOT_YET:  # its games are still being played: look again in a moment
+                self.sleep_work(key, 1.0)
                 return
             if error.name in ("ClaimNotLive", "RequestNotOpen"):
                 return  # another claim won or ours ended: the next run settles
