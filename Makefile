@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-differential test-compose bench guest clean
+.PHONY: install run test test-differential test-minilm test-compose bench guest clean
 
 # A fresh virtualenv with the package and its pinned dependencies.
 $(BIN)/opml: pyproject.toml
@@ -45,16 +45,22 @@ test: install
 test-differential: install
 	OPML_FULL_DIFFERENTIAL=1 $(BIN)/python -m pytest -q tests/chain/test_mips_differential.py
 
-# docker compose for real: starts its own Docker engine (Debian's docker.io, vfs, a private socket and
-# data root under /var/tmp/opml-docker, kept between runs for its caches), builds the images, runs the
-# stack and drives it through its published ports, then takes it all down (tests/compose/).
+# all-MiniLM-L6-v2 whole in the VM, bit for bit with the reference on three sentences (about 1.6e10
+# steps each: minutes; `make test` runs its first layer only).
+test-minilm: install
+	OPML_FULL_MODEL=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/models/test_minilm.py
+
+# docker compose for real: starts its own Docker engine (Debian's docker.io; overlay2 where the kernel
+# allows it, else vfs; a private socket and data root under /var/tmp/opml-docker, kept between runs for
+# its caches), builds the images, runs the stack and drives it through its published ports, then takes
+# it all down (tests/compose/).
 DOCKERD := /usr/sbin/dockerd
 DEBOOTSTRAP := /usr/sbin/debootstrap
 $(DOCKERD) $(DEBOOTSTRAP):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap
 
 test-compose: install $(DOCKERD) $(DEBOOTSTRAP)
-	OPML_COMPOSE_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/compose
+	OPML_COMPOSE_TEST=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/compose
 
 bench: install
 	$(BIN)/python bench/vm.py

@@ -57,10 +57,11 @@ BENCH_PROGRAMS = (GuestProgram("bench/mlp", ("bench/mlp.c",)),)
 SPIN = GuestProgram("tests/spin", ("tests/spin.c",))
 INFERENCE = GuestProgram(
     "inference/inference",
-    tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "mathf")),
+    tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "dot", "mathf")),
 )
-# Applies one float32 operation to pairs from the input (tests/vm/test_float_ops.py).
-FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c",))
+# Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
+# (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).
+FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c", "inference/dot.c"))
 ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, INFERENCE)
 
 

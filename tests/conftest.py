@@ -4,6 +4,7 @@ import pytest
 from web3 import Web3
 
 from opml.chain.anvil import Anvil
+from opml.chain.contracts import Artifact, deploy
 from opml.chain.toolchain import build_contracts
 
 from .postgres import PostgresServer
@@ -24,6 +25,12 @@ def anvil(contracts_built):
 @pytest.fixture(scope="session")
 def w3(anvil):
     return Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 300}))
+
+
+@pytest.fixture(scope="session")
+def mips(w3):
+    """The on-chain one-step verifier, deployed once."""
+    return deploy(w3, Artifact.load("MIPS"))
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ int parse_graph_model(struct reader *r, struct graph *g) {
     if (read_u32(r) != GRAPH_VERSION) return r->error ? r->error : EXIT_BAD_VERSION;
     g->input_type = read_u32(r);
     if (r->error) return r->error;
-    if (g->input_type != INPUT_U8 && g->input_type != INPUT_F32) return EXIT_BAD_SHAPE;
+    if (g->input_type > INPUT_I32) return EXIT_BAD_SHAPE;
     int error = read_shape(r, &g->input_shape);
     if (error) return error;
     g->tensor_count = read_u32(r);

@@ -17,13 +17,14 @@ enum {
     EXIT_TRAILING_BYTES = 16,
     EXIT_BAD_INPUT_LENGTH = 20,
     EXIT_OUT_OF_MEMORY = 21,
+    EXIT_BAD_INDEX = 22,
 };
 
 #define SEED_MAGIC 0x67676d6cu  /* "ggml" */
 #define GRAPH_MAGIC 0x4f504d47u /* "OPMG" */
 #define GRAPH_VERSION 1u
 
-#define MAX_RANK 4 /* conv weights; activations have at most 3 */
+#define MAX_RANK 4
 #define MAX_NODES 256
 #define MAX_TENSORS 512
 #define MAX_NODE_INPUTS 2
@@ -43,9 +44,26 @@ enum op {
     OP_SOFTMAX = 8,
     OP_SIGMOID = 9,
     OP_TANH = 10,
+    OP_SUB = 11,
+    OP_MUL = 12,
+    OP_DIV = 13,
+    OP_MATMUL = 14,
+    OP_TRANSPOSE = 15,
+    OP_RESHAPE = 16,
+    OP_SELECT = 17,
+    OP_GATHER = 18,
+    OP_LAYERNORM = 19,
+    OP_REDUCE_SUM = 20,
+    OP_REDUCE_L2 = 21,
+    OP_CLIP = 22,
+    OP_SQRT = 23,
+    OP_ERF = 24,
 };
 
-enum input_type { INPUT_U8 = 0, INPUT_F32 = 1 };
+/* Rows of a GATHER table: an index is a float, exact up to 2^24. */
+#define MAX_GATHER_ROWS (1u << 24)
+
+enum input_type { INPUT_U8 = 0, INPUT_F32 = 1, INPUT_I32 = 2 };
 
 struct shape {
     uint32_t rank;
@@ -94,6 +112,8 @@ int run_graph(const struct graph *g, const uint8_t *input, uint32_t input_length
 float opml_expf(float x);
 float opml_sigmoidf(float x);
 float opml_tanhf(float x);
+float opml_erff(float x);
+float opml_sqrtf(float x);
 
 void fail_message(const char *message);
 

@@ -25,6 +25,7 @@ static int fail(int code) {
         [EXIT_TRAILING_BYTES] = "model file has bytes after its end",
         [EXIT_BAD_INPUT_LENGTH] = "input has the wrong length for this model",
         [EXIT_OUT_OF_MEMORY] = "out of memory",
+        [EXIT_BAD_INDEX] = "a gather index is not a row of its table",
     };
     fail_message(messages[code] ? messages[code] : "error");
     return code;

@@ -3,18 +3,7 @@
 #ifndef OPML_H
 #define OPML_H
 
-typedef unsigned char uint8_t;
-typedef signed char int8_t;
-typedef unsigned short uint16_t;
-typedef short int16_t;
-typedef unsigned int uint32_t;
-typedef int int32_t;
-typedef unsigned long long uint64_t;
-typedef long long int64_t;
-typedef unsigned int size_t;
-typedef unsigned int uintptr_t;
-
-#define NULL ((void *)0)
+#include "types.h"
 
 /* Regions: each holds a big-endian u32 byte length, then the bytes. */
 #define OPML_INPUT_ADDR 0x10000000u

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ ProgramOption = typer.Option(
 ModelOption = typer.Option(None, "--model", "-m", exists=True, dir_okay=False, help="Model file (model region).")
 InputOption = typer.Option(None, "--input", "-i", exists=True, dir_okay=False, help="Input file (input region).")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+SCORES_SHOWN = 10  # an embedding has hundreds: --json gives them all
 MaxStepsOption = typer.Option(None, "--max-steps", help="Give up if the program has not exited by then.")
 
 
@@ -42,15 +44,26 @@ def load_execution(program: Path, model: Path | None, input: Path | None) -> Exe
     return Execution(Program.from_file(program), model=read_optional(model), input=read_optional(input))
 
 
-def run_with_progress(execution: Execution, max_steps: int | None, quiet: bool):
+def run_with_progress(execution: Execution, max_steps: int | None, quiet: bool, until: int | None = None):
+    """Run to the exit (or, with `until`, to that step: what a query at it needs), showing the steps done,
+    their rate and the time: a transformer runs 10^10 steps. With a known end, a bar and the time left."""
     if quiet:
-        return execution.run(max_steps=max_steps)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("running", total=None)
-        return execution.run(
-            max_steps=max_steps,
-            progress=lambda steps: bar.update(task, description=f"running: {steps:,} steps"),
-        )
+        return execution.run(max_steps=max_steps) if until is None else execution.run_bounded(until)
+    total = until if until is not None else max_steps
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    if total is not None:
+        columns[2:2] = [BarColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("running", total=total)
+        started = time.perf_counter()
+
+        def progress(steps: int) -> None:
+            rate = steps / max(time.perf_counter() - started, 1e-9) / 1e6
+            bar.update(task, completed=steps, description=f"running: {steps:,} steps ({rate:,.0f}M/s)")
+
+        if until is not None:
+            return execution.run_bounded(until, progress=progress)
+        return execution.run(max_steps=max_steps, progress=progress)
 
 
 def describe_exit(exit_code: int) -> str:
@@ -129,7 +142,9 @@ def run(
         from ..models.formats import Prediction
 
         prediction = Prediction.from_bytes(result.output)
-        typer.echo(f"prediction  {prediction.predicted} (scores {' '.join(f'{s:.4g}' for s in prediction.scores)})")
+        shown = " ".join(f"{s:.4g}" for s in prediction.scores[:SCORES_SHOWN])
+        more = f" ... ({len(prediction.scores)} in all)" if len(prediction.scores) > SCORES_SHOWN else ""
+        typer.echo(f"prediction  {prediction.predicted} (scores {shown}{more})")
     typer.echo(f"final state {hex0x(result.final_state.hash)}")
 
 
@@ -143,7 +158,9 @@ def state(
 ) -> None:
     """The state after STEP instructions (the final state for any step past the exit)."""
     with user_errors():
-        result = load_execution(program, model, input).state_at(step)
+        execution = load_execution(program, model, input)
+        run_with_progress(execution, None, quiet=as_json, until=step)
+        result = execution.state_at(step)
     if as_json:
         print_json(result.to_json())
     else:
@@ -160,7 +177,9 @@ def proof(
 ) -> None:
     """The witness for executing one instruction on-chain: pre-state and memory proofs."""
     with user_errors():
-        witness = load_execution(program, model, input).proof_at(step)
+        execution = load_execution(program, model, input)
+        run_with_progress(execution, None, quiet=as_json, until=step)
+        witness = execution.proof_at(step)
     if as_json:
         print_json(witness.to_json())
     else:

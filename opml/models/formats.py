@@ -29,21 +29,38 @@ MAX_ELEMENTS = 1 << 28
 
 
 class Op(IntEnum):
-    LINEAR = 1  # tensors: weight [out, in], optional bias [out]; the input is flattened
+    """The graph's operations; docs/models.md gives each one's float32 semantics."""
+
+    LINEAR = 1  # tensors: weight [out, in], optional bias [out]; over the last axis (or all of a flat input)
     CONV2D = 2  # tensors: weight [oc, c, kh, kw], optional bias; params: stride_h, stride_w, pad_h, pad_w
     RELU = 3
     MAXPOOL2D = 4  # params: kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w
     AVGPOOL2D = 5  # same params; padding counts in the divisor
     FLATTEN = 6
-    ADD = 7  # two inputs of the same shape
-    SOFTMAX = 8  # over all elements
+    ADD = 7  # a + b, broadcasting: b is the second input or the tensor; param 1 puts the tensor first
+    SOFTMAX = 8  # over all elements; params [rank - 1]: over each row of the last axis
     SIGMOID = 9
     TANH = 10
+    SUB = 11  # as ADD
+    MUL = 12  # as ADD
+    DIV = 13  # as ADD
+    MATMUL = 14  # two inputs [..., M, K] @ [..., K, N], the same leading dims
+    TRANSPOSE = 15  # params: a permutation of the axes
+    RESHAPE = 16  # params: the new dims (the same values)
+    SELECT = 17  # params: index; the sub-tensor at that index of the first axis
+    GATHER = 18  # tensors: table [rows, ...]; the input holds row indices
+    LAYERNORM = 19  # tensors: gamma [n], beta [n]; params: epsilon (float32 bits); over the last axis
+    REDUCE_SUM = 20  # params: axis, keepdims
+    REDUCE_L2 = 21  # params: axis, keepdims
+    CLIP = 22  # params: min, max (float32 bits)
+    SQRT = 23
+    ERF = 24
 
 
 class InputType(IntEnum):
     U8 = 0  # one byte per element, used as its value 0-255
     F32 = 1  # big-endian float32
+    I32 = 2  # big-endian int32, used as its value (as a float32: exact up to 2^24), e.g. token ids
 
 
 # Exit codes of the guest inference program (docs/models.md).
@@ -56,6 +73,7 @@ EXIT_UNSUPPORTED_OP = 15
 EXIT_TRAILING_BYTES = 16
 EXIT_BAD_INPUT_LENGTH = 20
 EXIT_OUT_OF_MEMORY = 21
+EXIT_BAD_INDEX = 22
 
 
 class ModelFormatError(BadInput):
@@ -86,6 +104,10 @@ class Graph:
         count = int(np.prod(self.input_shape))
         return count if self.input_type == InputType.U8 else 4 * count
 
+    def input_dtype(self) -> str:
+        """The numpy dtype of the input region's elements."""
+        return {InputType.U8: "u1", InputType.F32: ">f4", InputType.I32: ">i4"}[self.input_type]
+
     def to_bytes(self) -> bytes:
         """The graph-format file."""
         out = [struct.pack(">III", GRAPH_MAGIC, GRAPH_VERSION, self.input_type)]
@@ -101,6 +123,16 @@ class Graph:
             out.append(struct.pack(f">I{len(node.tensors)}I", len(node.tensors), *node.tensors))
             out.append(struct.pack(f">I{len(node.params)}i", len(node.params), *node.params))
         return b"".join(out)
+
+
+def float_param(bits: int) -> np.float32:
+    """A param that holds a float32 (an epsilon, a bound) as its bits."""
+    return np.array([bits], dtype=np.int32).view(np.float32)[0]
+
+
+def param_of_float(value: float) -> int:
+    """The param holding float32(value), as float_param reads it."""
+    return int(np.array([value], dtype=np.float32).view(np.int32)[0])
 
 
 def _shape_bytes(shape) -> bytes:
@@ -194,7 +226,7 @@ def _parse_graph(reader: _Reader) -> Graph:
     if reader.u32() != GRAPH_VERSION:
         raise ModelFormatError("unsupported graph format version", EXIT_BAD_VERSION)
     input_type = reader.u32()
-    if input_type not in (InputType.U8, InputType.F32):
+    if input_type not in InputType._value2member_map_:
         raise ModelFormatError(f"unknown input type {input_type}")
     input_shape = reader.shape()
     count = reader.u32()

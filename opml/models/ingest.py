@@ -9,8 +9,8 @@ Accepted sources:
   the MLP becomes a seed-format file (the seed's own bytes), the CNN a graph;
 - an ONNX model, converted for the ops the graph supports (onnx_import).
 
-Every result is parsed back and run once on a zero input by the reference executor (its
-summary), so an accepted file is one the guest can run.
+Every result must fit the VM's model region, and is parsed back and checked by the reference
+executor's shape checks (its summary), so an accepted file is one the guest can run.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import BadInput
+from ..vm.layout import MAX_MODEL_BYTES
 from .formats import GRAPH_MAGIC, SEED_MAGIC, InputType, parse_model, seed_model_bytes
 from .summary import ModelSummary, summarize
 
@@ -100,6 +101,10 @@ def convert_model(
         model = graph_from_onnx(data).to_bytes()
     else:
         model = _checked_model_file(data, source_format)
+    if len(model) > MAX_MODEL_BYTES:
+        raise BadInput(
+            f"the model file is {len(model):,} bytes; the VM's model region holds at most {MAX_MODEL_BYTES:,}"
+        )
     actual = FileFormat.SEED if model[:4] == struct.pack(">I", SEED_MAGIC) else FileFormat.GRAPH
     if file_format is not None and file_format != actual:
         raise BadInput(f"this {source_format} upload converts to a {actual}-format file, not to {file_format}")

@@ -4,19 +4,25 @@ ONNX is what every framework exports to (and what zkML systems take), so a model
 anywhere can run in the VM. `graph_from_onnx` walks the ONNX graph in its (topological)
 node order and maps each node to at most one `Op`:
 
-- Gemm, and MatMul by a constant, become LINEAR; Conv becomes CONV2D. An Add of a
-  per-channel constant or a BatchNormalization right after one of them is folded into
+- Gemm, and MatMul by a constant, become LINEAR (over the last axis); Conv becomes CONV2D.
+  An Add of a constant bias or a BatchNormalization right after one of them is folded into
   its weights (when nothing else reads the value in between).
-- Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Softmax and an Add of two
-  values of one shape map one to one; Flatten and Reshape to [1, N] become FLATTEN.
+- Relu, Sigmoid, Tanh, Erf, Sqrt, Clip, MaxPool, AveragePool, GlobalAveragePool, Softmax,
+  MatMul of two values, Transpose, Gather from a constant table (an embedding),
+  LayerNormalization, ReduceSum and ReduceL2 map one to one; Add, Sub, Mul and Div broadcast,
+  between two values or a value and a constant; Flatten, Reshape, Unsqueeze and Squeeze become
+  FLATTEN or RESHAPE (views), or nothing when the shape stays.
 - Identity, Dropout and Cast to float vanish; initializers and Constant nodes are weights.
 - Shape arithmetic vanishes too: Shape of a value is known here (its batch is 1), and small
   integer ops on constants (Gather, Unsqueeze, Concat, ...: what an exporter emits to compute
-  the target of a Reshape) are computed here by ONNX's own reference implementation.
+  the target of a Reshape) are computed here by ONNX's own reference implementation. So the
+  guest sees only tensors of fixed shapes.
 
-An ONNX value of shape [1, *s] (batch of one) is our value of shape s. Anything the graph
-cannot express fails with an UnsupportedModelError naming the op type and the node; a file
-that is not a valid ONNX model fails with an OnnxFormatError (bad input) giving the reason.
+An ONNX value of shape [1, *s] (batch of one) is our value of shape s. Several inputs of one
+type and one shape (a transformer's token ids and attention mask) are stacked into the graph's
+one input, in the model's order: each is a SELECT of it. Anything the graph cannot express
+fails with an UnsupportedModelError naming the op type and the node; a file that is not a
+valid ONNX model fails with an OnnxFormatError (bad input) giving the reason.
 """
 
 from __future__ import annotations
@@ -33,10 +39,18 @@ from onnx.reference import ReferenceEvaluator
 
 from ..errors import BadInput
 from .convert import UnsupportedModelError, fold_batch_norm
-from .formats import Graph, InputType, Node, Op
+from .formats import MAX_RANK, Graph, InputType, Node, Op, param_of_float
 
-INPUT_TYPES = {onnx.TensorProto.FLOAT: InputType.F32, onnx.TensorProto.UINT8: InputType.U8}
-ELEMENTWISE = {"Relu": Op.RELU, "Sigmoid": Op.SIGMOID, "Tanh": Op.TANH}
+INPUT_TYPES = {
+    onnx.TensorProto.FLOAT: InputType.F32,
+    onnx.TensorProto.UINT8: InputType.U8,
+    onnx.TensorProto.INT32: InputType.I32,
+    onnx.TensorProto.INT64: InputType.I32,  # token ids: the request holds them as int32
+}
+ELEMENTWISE = {"Relu": Op.RELU, "Sigmoid": Op.SIGMOID, "Tanh": Op.TANH, "Erf": Op.ERF, "Sqrt": Op.SQRT}
+BINARY = {"Add": Op.ADD, "Sub": Op.SUB, "Mul": Op.MUL, "Div": Op.DIV}
+COMMUTATIVE = {Op.ADD, Op.MUL}
+REDUCTIONS = {"ReduceSum": Op.REDUCE_SUM, "ReduceL2": Op.REDUCE_L2}
 DEFAULT_DOMAINS = ("", "ai.onnx")
 # Ops computed at import time when every input is a constant: the shape arithmetic exporters emit.
 SHAPE_ARITHMETIC = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Add", "Sub", "Mul", "Div"}
@@ -105,14 +119,14 @@ def _window_count(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-def _per_channel(constant: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
-    """`constant` as one number per channel (axis 1 of the ONNX value [1, *shape]), if it broadcasts
-    to that value and is the same across everything but the channel."""
+def _per_channel(constant: np.ndarray, shape: tuple[int, ...], axis: int = 0) -> np.ndarray | None:
+    """`constant` as one number per index of our `axis` of the ONNX value [1, *shape], if it broadcasts
+    to that value and is the same across everything else (a conv bias: axis 0; a linear bias: the last)."""
     try:
         full = np.broadcast_to(constant, (1, *shape))
     except ValueError:
         return None
-    channels = full.reshape(shape[0], -1)
+    channels = np.moveaxis(full[0], axis, 0).reshape(shape[axis], -1)
     return channels[:, 0] if (channels == channels[:, :1]).all() else None
 
 
@@ -159,9 +173,12 @@ class _Importer:
             "Gemm": self.gemm, "MatMul": self.matmul, "Conv": self.conv, "BatchNormalization": self.batch_norm,
             "Add": self.add, "MaxPool": self.pool, "AveragePool": self.pool,
             "GlobalAveragePool": self.global_average_pool, "Flatten": self.flatten, "Reshape": self.reshape,
+            "Unsqueeze": self.unsqueeze, "Squeeze": self.squeeze, "Transpose": self.transpose,
             "Softmax": self.softmax, "Identity": self.pass_through, "Dropout": self.pass_through,
-            "Cast": self.cast, "Constant": self.constant_node, "Shape": self.shape,
-            **dict.fromkeys(ELEMENTWISE, self.elementwise),
+            "Cast": self.cast, "Constant": self.constant_node, "Shape": self.shape, "Gather": self.gather,
+            "LayerNormalization": self.layer_norm, "Clip": self.clip,
+            **dict.fromkeys(ELEMENTWISE, self.elementwise), **dict.fromkeys(("Sub", "Mul", "Div"), self.binary),
+            **dict.fromkeys(REDUCTIONS, self.reduce),
         }  # fmt: skip
 
     def run(self) -> Graph:
@@ -183,16 +200,43 @@ class _Importer:
     # --- the graph's input and output ------------------------------------------------------------
 
     def graph_input(self) -> tuple[InputType, tuple[int, ...]]:
+        """The graph's input: the model's one input, or its inputs stacked (each then a SELECT of it)."""
         inputs = [item for item in self.onnx_graph.input if item.name not in self.constants]
-        if len(inputs) != 1:
-            names = ", ".join(item.name for item in inputs)
-            raise UnsupportedModelError(f"the model has {len(inputs)} inputs ({names}); only one is supported")
-        tensor_type = inputs[0].type.tensor_type
+        if not inputs:
+            raise UnsupportedModelError("the model has no input")
+        described = [self.input_description(item) for item in inputs]
+        if len(set(described)) != 1:
+            shown = ", ".join(
+                f"{item.name} ({kind.name.lower()} {list(shape)})" for item, (kind, shape) in zip(inputs, described)
+            )
+            raise UnsupportedModelError(
+                f"the model has {len(inputs)} inputs of different types or shapes ({shown}); "
+                "several inputs must have one type and one shape"
+            )
+        input_type, shape = described[0]
+        if len(inputs) == 1:
+            self.values[inputs[0].name] = _Value(0, shape)
+            return input_type, shape
+        if len(shape) + 1 > MAX_RANK:
+            raise UnsupportedModelError(
+                f"the model has {len(inputs)} inputs of rank {len(shape) + 1}; stacked they are too many axes"
+            )
+        for index, item in enumerate(inputs):
+            self.nodes.append(Node(Op.SELECT, [0], [], [index]))
+            self.values[item.name] = _Value(len(self.nodes), shape)
+        return input_type, (len(inputs), *shape)
+
+    @staticmethod
+    def input_description(item: onnx.ValueInfoProto) -> tuple[InputType, tuple[int, ...]]:
+        """(type, shape without the batch) of one of the model's inputs."""
+        tensor_type = item.type.tensor_type
         if tensor_type.elem_type not in INPUT_TYPES:
             name = _type_name(tensor_type.elem_type)
-            raise UnsupportedModelError(f"the model's input is of type {name}; only FLOAT and UINT8 are supported")
+            raise UnsupportedModelError(
+                f"the model's input {item.name} is of type {name}; only FLOAT, UINT8, INT32 and INT64 are supported"
+            )
         dims = list(tensor_type.shape.dim)
-        if not 2 <= len(dims) <= 4:
+        if not 2 <= len(dims) <= MAX_RANK:
             raise UnsupportedModelError(f"the model's input has rank {len(dims)}; give [1, N] or [1, C, H, W]")
         if dims[0].HasField("dim_value") and dims[0].dim_value != 1:
             raise UnsupportedModelError(f"the model's input has a batch of {dims[0].dim_value}; export it for 1")
@@ -201,7 +245,6 @@ class _Importer:
             if not dim.HasField("dim_value") or dim.dim_value <= 0:
                 raise UnsupportedModelError(f"the model's input dimension '{dim.dim_param}' is not a fixed size")
             shape.append(dim.dim_value)
-        self.values[inputs[0].name] = _Value(0, tuple(shape))
         return INPUT_TYPES[tensor_type.elem_type], tuple(shape)
 
     def check_output(self) -> None:
@@ -248,6 +291,8 @@ class _Importer:
         return array
 
     def emit(self, node: onnx.NodeProto, op: Op, inputs: list[_Value], shape, tensors=(), params=()) -> None:
+        if not shape:
+            raise self.unsupported(node, "an output of shape [1] (its batch axis alone)")
         references = []
         for tensor in tensors:
             self.tensors.append(np.ascontiguousarray(tensor, dtype=np.float32))
@@ -323,11 +368,11 @@ class _Importer:
     # --- weighted layers -----------------------------------------------------------------------------
 
     def linear(self, node: onnx.NodeProto, x: _Value, weight: np.ndarray, bias: np.ndarray | None) -> None:
-        if len(x.shape) != 1:
-            raise self.unsupported(node, f"an input of shape {[1, *x.shape]} (flatten it to [1, N] first)")
-        if weight.shape[1] != x.shape[0]:
-            raise self.misfit(node, f"weight {list(weight.shape)} does not fit an input of {x.shape[0]} values")
-        self.emit(node, Op.LINEAR, [x], (weight.shape[0],), [weight] if bias is None else [weight, bias])
+        """LINEAR over the last axis of x."""
+        if weight.shape[1] != x.shape[-1]:
+            raise self.misfit(node, f"weight {list(weight.shape)} does not fit an input of {x.shape[-1]} values")
+        shape = (*x.shape[:-1], weight.shape[0])
+        self.emit(node, Op.LINEAR, [x], shape, [weight] if bias is None else [weight, bias])
         self.foldable[node.output[0]] = len(self.nodes) - 1
 
     def gemm(self, node: onnx.NodeProto) -> None:
@@ -335,6 +380,8 @@ class _Importer:
         if attributes.get("transA", 0):
             raise self.unsupported(node, "transA=1")
         x, b = self.value(node, 0), self.constant(node, 1)
+        if len(x.shape) != 1:
+            raise self.unsupported(node, f"an input of shape {[1, *x.shape]} (flatten it to [1, N] first)")
         if b.ndim != 2:
             raise self.misfit(node, f"B has shape {list(b.shape)}, not a matrix")
         weight = (b if attributes.get("transB", 0) else b.T) * np.float32(attributes.get("alpha", 1.0))
@@ -347,7 +394,17 @@ class _Importer:
         self.linear(node, x, weight, bias)
 
     def matmul(self, node: onnx.NodeProto) -> None:
-        x, b = self.value(node, 0), self.constant(node, 1)
+        """By a constant matrix: LINEAR. Of two values: MATMUL, their leading axes the same."""
+        x = self.value(node, 0)
+        if node.input[1] not in self.constants:
+            b = self.value(node, 1)
+            if len(x.shape) < 2 or len(b.shape) != len(x.shape) or x.shape[:-2] != b.shape[:-2]:
+                raise self.unsupported(node, f"a MatMul of {[1, *x.shape]} and {[1, *b.shape]} (broadcasting)")
+            if x.shape[-1] != b.shape[-2]:
+                raise self.misfit(node, f"a MatMul of {[1, *x.shape]} and {[1, *b.shape]}")
+            self.emit(node, Op.MATMUL, [x, b], (*x.shape[:-1], b.shape[-1]))
+            return
+        b = self.constant(node, 1)
         if b.ndim != 2:
             raise self.unsupported(node, f"a MatMul by a tensor of shape {list(b.shape)} (only by a matrix)")
         self.linear(node, x, b.T, None)
@@ -392,26 +449,54 @@ class _Importer:
         self.alias(node.output[0], node.input[0])
 
     def add(self, node: onnx.NodeProto) -> None:
+        """The bias of the Gemm, MatMul or Conv before it goes into its weights; any other Add is ADD."""
         constant_inputs = [name for name in node.input if name in self.constants]
-        if not constant_inputs:
-            a, b = self.value(node, 0), self.value(node, 1)
-            if a.shape != b.shape:
-                raise self.unsupported(node, f"an Add of shapes {[1, *a.shape]} and {[1, *b.shape]} (broadcasting)")
-            self.emit(node, Op.ADD, [a, b], a.shape)
+        if len(constant_inputs) != 1:
+            self.binary(node)
             return
-        if len(constant_inputs) == 2:
-            raise self.unsupported(node, "an Add of two constants")
         source = next(name for name in node.input if name not in self.constants)
         target = self.fold_target(source)
-        shift = _per_channel(self.constants[constant_inputs[0]], self.values[source].shape)
+        shape = self.values[source].shape
+        axis = len(shape) - 1 if target is not None and target.op == Op.LINEAR else 0
+        shift = _per_channel(self.constants[constant_inputs[0]], shape, axis)
         if target is None or shift is None:
-            raise self.unsupported(
-                node, "an Add of a constant that is not the bias of the Gemm, MatMul or Conv before it"
-            )
+            self.binary(node)
+            return
         weight, bias = self.weights(target)
         base = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
         self.set_weights(target, weight, base + shift.astype(np.float64))
         self.alias(node.output[0], source)
+
+    def binary(self, node: onnx.NodeProto) -> None:
+        """Add, Sub, Mul or Div, broadcasting as ONNX does, of two values or of a value and a constant."""
+        op = BINARY[node.op_type]
+        names = list(node.input)
+        if all(name in self.constants for name in names):
+            raise self.unsupported(node, f"a {node.op_type} of two constants larger than shape arithmetic")
+        if not any(name in self.constants for name in names):
+            a, b = self.value(node, 0), self.value(node, 1)
+            self.emit(node, op, [a, b], self.broadcast(node, (1, *a.shape), (1, *b.shape)))
+            return
+        tensor_first = names[0] in self.constants
+        x = self.value(node, 1 if tensor_first else 0)
+        constant = self.constant(node, 0 if tensor_first else 1).astype(np.float32)
+        shape = self.broadcast(node, (1, *x.shape), constant.shape)
+        while constant.ndim > len(shape):  # leading axes of size one, over the batch
+            constant = constant[0]
+        constant = constant.reshape(constant.shape or (1,))
+        params = [1] if tensor_first and op not in COMMUTATIVE else []
+        self.emit(node, op, [x], shape, [constant], params)
+
+    def broadcast(self, node: onnx.NodeProto, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+        """Our shape of the ONNX broadcast of `a` and `b`, if the batch stays one and apart."""
+        try:
+            full = np.broadcast_shapes(a, b)
+        except ValueError:
+            raise self.misfit(node, f"shapes {list(a)} and {list(b)} do not broadcast") from None
+        ours = [shape[1:] if len(shape) == len(full) else shape for shape in (a, b)]
+        if full[0] != 1 or np.broadcast_shapes(*[s for s in ours if s]) != full[1:]:
+            raise self.unsupported(node, f"a broadcast of {list(a)} and {list(b)} across the batch")
+        return full[1:]
 
     # --- one-to-one ops ----------------------------------------------------------------------------------
 
@@ -460,26 +545,132 @@ class _Importer:
         x, target = self.value(node, 0), self.constant(node, 1)
         full = (1, *x.shape)
         shape = _resolve_reshape(full, [int(d) for d in target.reshape(-1)], bool(_attributes(node).get("allowzero")))
-        if shape is None or len(shape) != 2 or shape[0] != 1:
-            raise self.unsupported(node, f"a Reshape of {list(full)} to {target.tolist()} (only to [1, N])")
-        self.flatten_to_vector(node, x)
+        if shape is None or shape[0] != 1:
+            raise self.unsupported(node, f"a Reshape of {list(full)} to {target.tolist()} (the batch must stay first)")
+        self.view(node, x, shape)
+
+    def unsqueeze(self, node: onnx.NodeProto) -> None:
+        """Of a value: a view with axes of size one inserted (the axes from an input since opset 13); the
+        batch is one, so whichever axis of size one comes first stands for it."""
+        x = self.value(node, 0)
+        axes = self.constant(node, 1).reshape(-1) if self.opset >= 13 else _attributes(node).get("axes", [])
+        rank = len(x.shape) + 1 + len(axes)
+        positions = sorted(self.axis(node, int(axis), rank, highest=rank - 1) for axis in axes)
+        shape = list((1, *x.shape))
+        for position in positions:
+            shape.insert(position, 1)
+        self.view(node, x, tuple(shape))
+
+    def squeeze(self, node: onnx.NodeProto) -> None:
+        """Of a value: a view without the given axes of size one (never the batch's)."""
+        x = self.value(node, 0)
+        full = (1, *x.shape)
+        axes = self.constant(node, 1, required=False) if self.opset >= 13 else _attributes(node).get("axes")
+        if axes is None:
+            raise self.unsupported(node, "a Squeeze without axes (it would drop the batch)")
+        positions = {self.axis(node, int(axis), len(full), highest=len(full) - 1) for axis in np.reshape(axes, -1)}
+        if 0 in positions or any(full[position] != 1 for position in positions):
+            raise self.unsupported(node, f"a Squeeze of axes {sorted(positions)} of {list(full)}")
+        self.view(node, x, tuple(d for i, d in enumerate(full) if i not in positions))
+
+    def view(self, node: onnx.NodeProto, x: _Value, full: tuple[int, ...]) -> None:
+        """x as the ONNX shape `full` ([1, *ours]): nothing if it stays, FLATTEN to a vector, else RESHAPE."""
+        shape = full[1:]
+        if shape == x.shape:
+            self.alias(node.output[0], node.input[0])
+        elif len(shape) == 1:
+            self.emit(node, Op.FLATTEN, [x], shape)
+        elif len(shape) > MAX_RANK:
+            raise self.unsupported(node, f"a shape of rank {len(full)}")
+        else:
+            self.emit(node, Op.RESHAPE, [x], shape, params=shape)
 
     def flatten_to_vector(self, node: onnx.NodeProto, x: _Value) -> None:
-        if len(x.shape) == 1:
-            self.alias(node.output[0], node.input[0])  # already [1, N]
-        else:
-            self.emit(node, Op.FLATTEN, [x], (math.prod(x.shape),))
+        self.view(node, x, (1, math.prod(x.shape)))
 
     def softmax(self, node: onnx.NodeProto) -> None:
-        """The graph's softmax runs over all elements: fine when the ONNX one covers them all."""
+        """The graph's softmax runs over all elements, or over each row of the last axis."""
         x = self.value(node, 0)
         full = (1, *x.shape)
         default = -1 if self.opset >= 13 else 1
         axis = self.axis(node, _attributes(node).get("axis", default), len(full), highest=len(full) - 1)
         covered = full[axis] if self.opset >= 13 else math.prod(full[axis:])  # opset < 13 coerces to 2-D
-        if covered != math.prod(full):
-            raise self.unsupported(node, f"Softmax(axis={axis}) of {list(full)} (only over all elements)")
-        self.emit(node, Op.SOFTMAX, [x], x.shape)
+        if covered == math.prod(full):
+            self.emit(node, Op.SOFTMAX, [x], x.shape)
+        elif covered == full[-1] and axis == len(full) - 1:
+            self.emit(node, Op.SOFTMAX, [x], x.shape, params=[len(x.shape) - 1])
+        else:
+            raise self.unsupported(node, f"Softmax(axis={axis}) of {list(full)} (only over all or the last axis)")
+
+    # --- transformer ops ---------------------------------------------------------------------------
+
+    def transpose(self, node: onnx.NodeProto) -> None:
+        x = self.value(node, 0)
+        rank = len(x.shape) + 1
+        perm = [int(axis) for axis in _attributes(node).get("perm", range(rank - 1, -1, -1))]
+        if sorted(perm) != list(range(rank)):
+            raise self.misfit(node, f"perm {perm} for a value of rank {rank}")
+        if perm[0] != 0:
+            raise self.unsupported(node, f"a Transpose {perm} that moves the batch axis")
+        ours = [axis - 1 for axis in perm[1:]]
+        if ours == sorted(ours):
+            self.alias(node.output[0], node.input[0])
+        else:
+            self.emit(node, Op.TRANSPOSE, [x], tuple(x.shape[axis] for axis in ours), params=ours)
+
+    def gather(self, node: onnx.NodeProto) -> None:
+        """Rows of a constant table picked by a value of indices: an embedding lookup."""
+        table, indices = self.constant(node, 0), self.value(node, 1)
+        if _attributes(node).get("axis", 0) != 0:
+            raise self.unsupported(node, "a Gather along another axis than the table's first")
+        if table.ndim < 1 or len(indices.shape) + table.ndim > MAX_RANK:
+            raise self.unsupported(node, f"a Gather from a table of {list(table.shape)} by {[1, *indices.shape]}")
+        self.emit(node, Op.GATHER, [indices], (*indices.shape, *table.shape[1:]), [table])
+
+    def layer_norm(self, node: onnx.NodeProto) -> None:
+        attributes = _attributes(node)
+        x = self.value(node, 0)
+        self.require_unused_extra_outputs(node, "mean and deviation")
+        if self.axis(node, attributes.get("axis", -1), len(x.shape) + 1, highest=len(x.shape)) != len(x.shape):
+            raise self.unsupported(node, f"axis={attributes['axis']} (only over the last axis)")
+        scale = self.constant(node, 1).astype(np.float32)
+        bias = self.constant(node, 2, required=False)
+        bias = np.zeros_like(scale) if bias is None else bias.astype(np.float32)
+        for tensor in (scale, bias):
+            if tensor.size != x.shape[-1]:
+                raise self.misfit(node, f"a scale or bias of {list(tensor.shape)} for rows of {x.shape[-1]}")
+        epsilon = param_of_float(attributes.get("epsilon", 1e-5))
+        self.emit(node, Op.LAYERNORM, [x], x.shape, [scale.reshape(-1), bias.reshape(-1)], [epsilon])
+
+    def reduce(self, node: onnx.NodeProto) -> None:
+        """ReduceSum or ReduceL2 over one axis (the axes from an input: ReduceSum since opset 13, ReduceL2 since 18)."""
+        attributes = _attributes(node)
+        x = self.value(node, 0)
+        full = (1, *x.shape)
+        axes_from_input = self.opset >= (13 if node.op_type == "ReduceSum" else 18)
+        axes = self.constant(node, 1, required=False) if axes_from_input else attributes.get("axes")
+        axes = [] if axes is None else [int(axis) for axis in np.reshape(axes, -1)]
+        if len(axes) != 1:
+            raise self.unsupported(node, f"a reduction over axes {axes} (only over one axis)")
+        axis = self.axis(node, axes[0], len(full), highest=len(full) - 1)
+        keep = int(attributes.get("keepdims", 1))
+        if axis == 0 or (not keep and len(x.shape) == 1):
+            raise self.unsupported(node, f"a reduction over axis {axis} of {list(full)} (it would reduce the batch)")
+        shape = (*x.shape[: axis - 1], *([1] if keep else []), *x.shape[axis:])
+        self.emit(node, REDUCTIONS[node.op_type], [x], shape, params=[axis - 1, keep])
+
+    def clip(self, node: onnx.NodeProto) -> None:
+        """Bounds from constant inputs (attributes before opset 11); a missing one is infinite."""
+        x = self.value(node, 0)
+        if self.opset >= 11:
+            bounds = [self.constant(node, index, required=False) for index in (1, 2)]
+        else:
+            attributes = _attributes(node)
+            bounds = [attributes.get("min"), attributes.get("max")]
+        low, high = (
+            float(np.reshape(b, -1)[0]) if b is not None else default for b, default in zip(bounds, (-np.inf, np.inf))
+        )
+        self.emit(node, Op.CLIP, [x], x.shape, params=[param_of_float(low), param_of_float(high)])
 
     # --- ops that vanish -------------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """What a model file holds, layer by layer: ops, shapes and parameter counts.
 
-The shapes are worked out from the graph alone, with the checks the reference executor
-(and the guest) make when they run it, and the same errors: a graph whose shapes do not
-fit together fails here, at upload, instead of in the VM later. Nothing is computed, so a
-small file that describes huge activations costs no memory or time here;
-tests/models/test_summary.py checks that this accepts exactly what the reference runs.
+The shapes are worked out from the graph alone by the reference executor's shape checks
+(the guest's, with the same errors): a graph whose shapes do not fit together fails here,
+at upload, instead of in the VM later. Nothing is computed, so a small file that describes
+huge activations costs no memory or time here. Only what depends on the input's values
+(a gather index out of its table) shows when the model runs; tests/models/test_summary.py
+checks that this accepts exactly what the reference runs otherwise.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import math
 from dataclasses import dataclass
 
 from ..vm.layout import MAX_INPUT_BYTES
-from .formats import MAX_ELEMENTS, Graph, InputType, Node, Op
-from .reference import EXIT_BAD_INPUT_LENGTH, EXIT_BAD_SHAPE, EXIT_MODEL_TOO_LARGE, EXIT_UNSUPPORTED_OP
-from .reference import InferenceError, _window_count
+from .formats import EXIT_BAD_INPUT_LENGTH, Graph, Op
+from .reference import InferenceError, output_shape
 
 Shape = tuple[int, ...]
 
+# Names of the integer params of the ops that have any (float params, as LAYERNORM's, are left out).
 ATTRIBUTE_NAMES = {
     Op.CONV2D: ("stride_h", "stride_w", "pad_h", "pad_w"),
     Op.MAXPOOL2D: ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w"),
     Op.AVGPOOL2D: ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w"),
+    Op.SOFTMAX: ("axis",),
+    **dict.fromkeys((Op.ADD, Op.SUB, Op.MUL, Op.DIV), ("tensor_first",)),
+    Op.SELECT: ("index",),
+    **dict.fromkeys((Op.REDUCE_SUM, Op.REDUCE_L2), ("axis", "keepdims")),
 }
-ELEMENTWISE = {Op.RELU, Op.SIGMOID, Op.TANH}
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Layer:
 
 @dataclass(frozen=True)
 class ModelSummary:
-    input_type: str  # "u8" (bytes used as 0-255) or "f32" (big-endian float32)
+    input_type: str  # "u8" (bytes used as 0-255), "f32" (big-endian float32) or "i32" (big-endian int32)
     input_shape: Shape
     input_bytes: int
     output_size: int  # number of scores the model writes
@@ -64,7 +68,7 @@ def summarize(graph: Graph) -> ModelSummary:
         for index, node in enumerate(graph.nodes)
     ]
     return ModelSummary(
-        input_type="u8" if graph.input_type == InputType.U8 else "f32",
+        input_type=graph.input_type.name.lower(),
         input_shape=tuple(graph.input_shape),
         input_bytes=graph.input_bytes,
         output_size=math.prod(shapes[-1]),
@@ -75,72 +79,9 @@ def summarize(graph: Graph) -> ModelSummary:
 
 def value_shapes(graph: Graph) -> list[Shape]:
     """The shape of every value (the input, then each node's output), checked as the reference checks."""
-    _require(
-        graph.input_bytes <= MAX_INPUT_BYTES, "the input does not fit the VM's input region", EXIT_BAD_INPUT_LENGTH
-    )
+    if graph.input_bytes > MAX_INPUT_BYTES:
+        raise InferenceError("the input does not fit the VM's input region", EXIT_BAD_INPUT_LENGTH)
     shapes = [tuple(graph.input_shape)]
     for node in graph.nodes:
-        shapes.append(_output_shape(graph, node, [shapes[value] for value in node.inputs]))
+        shapes.append(output_shape(graph, node, [shapes[value] for value in node.inputs]))
     return shapes
-
-
-def _require(condition: bool, message: str, exit_code: int = EXIT_BAD_SHAPE) -> None:
-    if not condition:
-        raise InferenceError(message, exit_code)
-
-
-def _output_shape(graph: Graph, node: Node, inputs: list[Shape]) -> Shape:
-    x = inputs[0]
-    if node.op == Op.LINEAR:
-        return _linear(graph, node, x)
-    if node.op == Op.CONV2D:
-        return _conv2d(graph, node, x)
-    if node.op in (Op.MAXPOOL2D, Op.AVGPOOL2D):
-        return _pool2d(node, x)
-    if node.op in ELEMENTWISE:
-        return x
-    if node.op in (Op.FLATTEN, Op.SOFTMAX):  # softmax runs over all elements and writes them as a vector
-        return (math.prod(x),)
-    if node.op == Op.ADD:
-        _require(len(inputs) == 2, "add needs two inputs")
-        _require(inputs[1] == x, f"add of shapes {x} and {inputs[1]}")
-        return x
-    raise InferenceError(f"unsupported op {node.op}", EXIT_UNSUPPORTED_OP)
-
-
-def _bias_fits(graph: Graph, node: Node, size: int) -> None:
-    if len(node.tensors) >= 2:
-        bias = graph.tensors[node.tensors[1]]
-        _require(bias.ndim == 1 and bias.shape[0] == size, f"bias {bias.shape} for {size} outputs")
-
-
-def _linear(graph: Graph, node: Node, x: Shape) -> Shape:
-    _require(len(node.tensors) >= 1, "linear without a weight")
-    weight = graph.tensors[node.tensors[0]]
-    size = math.prod(x)
-    _require(weight.ndim == 2 and weight.shape[1] == size, f"linear weight {weight.shape} for {size} inputs")
-    _bias_fits(graph, node, weight.shape[0])
-    return (weight.shape[0],)
-
-
-def _conv2d(graph: Graph, node: Node, x: Shape) -> Shape:
-    _require(
-        len(node.tensors) >= 1 and len(node.params) == 4 and len(x) == 3, "conv2d needs a weight, 4 params, [C,H,W]"
-    )
-    weight = graph.tensors[node.tensors[0]]
-    sh, sw, ph, pw = node.params
-    _require(weight.ndim == 4 and weight.shape[1] == x[0], "conv2d weight does not fit its input")
-    oc, _, kh, kw = weight.shape
-    oh, ow = _window_count(x[1], kh, sh, ph), _window_count(x[2], kw, sw, pw)
-    _require(oh > 0 and ow > 0, "conv2d has no output positions")
-    _bias_fits(graph, node, oc)
-    _require(oc * oh * ow <= MAX_ELEMENTS, "conv2d output is too large", EXIT_MODEL_TOO_LARGE)
-    return (oc, oh, ow)
-
-
-def _pool2d(node: Node, x: Shape) -> Shape:
-    _require(len(node.params) == 6 and len(x) == 3, "pooling needs 6 params and a [C, H, W] input")
-    kh, kw, sh, sw, ph, pw = node.params
-    oh, ow = _window_count(x[1], kh, sh, ph), _window_count(x[2], kw, sw, pw)
-    _require(bool(oh and ow) and 2 * ph <= kh and 2 * pw <= kw, "pooling window does not fit")
-    return (x[0], oh, ow)

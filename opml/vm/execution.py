@@ -8,12 +8,23 @@
 `run` keeps a snapshot every `snapshot_interval` steps (registers plus a page
 mapping; pages are shared copy-on-write), so a query at step n re-executes at most
 `snapshot_interval` steps and re-hashes only the pages those steps wrote.
+
+Long runs stay within bounded memory (a transformer runs 10^10 steps over a 91 MB model):
+- a snapshot's mapping is only the pages that differ from step 0's (the model and the
+  program are mapped once), kept up to date from the memory's write log;
+- past MAX_SNAPSHOTS, every other snapshot goes and the interval doubles, so a run of any
+  length keeps at most MAX_SNAPSHOTS, and a query re-executes at most run length /
+  (MAX_SNAPSHOTS / 2) steps;
+- the Merkle tree above a snapshot's pages is computed when a query needs it, from the
+  nearest earlier tree, and only the TREES_KEPT most recently used are kept (and step 0's).
+Which snapshots exist never changes a state: every query re-executes from one.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +38,8 @@ from .merkle import UpperTree
 from .state import State
 
 DEFAULT_SNAPSHOT_INTERVAL = 1 << 20
+MAX_SNAPSHOTS = 2048  # about 20 MB of page maps for a transformer's run
+TREES_KEPT = 16  # Merkle trees of recently queried snapshots (a few MB each for a large model)
 CONSOLE_LIMIT = 1 << 20  # bytes of stdout/stderr kept per stream
 
 
@@ -35,9 +48,9 @@ class Snapshot:
     step: int
     registers: np.ndarray
     special: np.ndarray
-    vpages: np.ndarray
-    pool_pages: np.ndarray
-    tree: UpperTree | None = None  # computed when first needed
+    vpages: np.ndarray  # the virtual pages mapped otherwise than at step 0, ascending
+    pool_pages: np.ndarray  # their pool pages
+    tree: UpperTree | None = None  # computed when a query needs it
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,13 @@ class Execution:
         self.snapshot_interval = snapshot_interval
         self.machine = Machine.boot(program, model=model, input=input)
         self.initial_state = self.machine.state()
+        # Step 0's page table: every snapshot's mapping is this with its own pages in place.
+        self._base_table = self.machine.memory.page_table.copy()
+        self._trees: OrderedDict[int, Snapshot] = OrderedDict()  # snapshots with a tree, least recently used first
         self.snapshots: list[Snapshot] = []
+        self._since_base = (np.zeros(0, np.int32), np.zeros(0, np.int32))  # the machine's pages not as at step 0
+        self._log_position = self.machine.memory.log_position
+        self._committed_pages = self.machine.memory.pages_in_use
         self._take_snapshot(tree=self.machine.memory.upper.copy())
         self._lock = threading.RLock()
         self.result: RunResult | None = None
@@ -111,11 +130,13 @@ class Execution:
             while not machine.exited:
                 if max_steps is not None and machine.step_count >= max_steps:
                     raise StepLimitExceeded(f"the program did not exit within {max_steps} steps")
-                budget = self.snapshot_interval
+                budget = self.snapshot_interval - machine.step_count % self.snapshot_interval
                 if max_steps is not None:
                     budget = min(budget, max_steps - machine.step_count)
                 machine.run(budget, on_write=console.write)
                 self._take_snapshot()
+                if len(self.snapshots) > MAX_SNAPSHOTS:
+                    self._thin_snapshots()
                 if progress is not None:
                     progress(machine.step_count)
             self.result = RunResult(
@@ -175,7 +196,7 @@ class Execution:
     def _take_snapshot(self, tree: UpperTree | None = None) -> None:
         machine = self.machine
         machine.memory.freeze()
-        vpages, pool_pages = machine.memory.mapped_pages()
+        vpages, pool_pages = self._update_since_base()
         snapshot = Snapshot(
             step=machine.step_count,
             registers=machine.registers.copy(),
@@ -185,32 +206,84 @@ class Execution:
             tree=tree,
         )
         if self.snapshots and self.snapshots[-1].step == snapshot.step:
+            self._forget_tree(self.snapshots[-1])
             self.snapshots[-1] = snapshot  # the run exited on a snapshot boundary
         else:
             self.snapshots.append(snapshot)
-        self._committed_pages = machine.memory.pages_in_use
+        if tree is not None and snapshot.step > 0:
+            self._remember_tree(snapshot)
+
+    def _update_since_base(self) -> tuple[np.ndarray, np.ndarray]:
+        """The machine's pages mapped otherwise than at step 0: the last snapshot's, updated with the pages
+        written since (each first write after a snapshot copies its page, and logs it once)."""
+        memory = self.machine.memory
+        table = memory.page_table
+        written = memory.logged_pages(self._log_position)
+        if len(written) == memory.pages_in_use - self._committed_pages:
+            vpages = np.union1d(self._since_base[0], written).astype(np.int32)
+        else:  # the log does not account for every new page: compare the whole table
+            vpages = np.flatnonzero(table != self._base_table).astype(np.int32)
+        vpages = vpages[table[vpages] != self._base_table[vpages]]
+        self._since_base = (vpages, table[vpages].copy())
+        self._log_position = memory.log_position
+        self._committed_pages = memory.pages_in_use
+        return self._since_base
+
+    def _thin_snapshots(self) -> None:
+        """Keep every other snapshot (steps at multiples of twice the interval, and the latest) and double
+        the interval."""
+        self.snapshot_interval *= 2
+        latest = self.snapshots[-1]
+        kept = [s for s in self.snapshots if s.step % self.snapshot_interval == 0 or s is latest]
+        for snapshot in self.snapshots:
+            if snapshot.step % self.snapshot_interval and snapshot is not latest:
+                self._forget_tree(snapshot)
+        self.snapshots = kept
 
     def _restore(self, snapshot: Snapshot) -> Machine:
         """Make the machine the state of `snapshot`, sharing its pages copy-on-write."""
         machine = self.machine
         memory = machine.memory
         memory.truncate(self._committed_pages)
-        memory.load_mapping(snapshot.vpages, snapshot.pool_pages, self._tree(snapshot).copy())
+        tree = self._tree(snapshot).copy()
+        memory.load_mapping(self._base_table, snapshot.vpages, snapshot.pool_pages, tree)
         memory.freeze()
         machine.registers[:] = snapshot.registers
         machine.special[:] = snapshot.special
+        self._since_base = (snapshot.vpages, snapshot.pool_pages)
+        self._log_position = memory.log_position
         return machine
+
+    def _pool_pages(self, snapshot: Snapshot, vpages: np.ndarray) -> np.ndarray:
+        """The pool pages that `vpages` (ascending) map to in `snapshot`."""
+        pages = self._base_table[vpages]
+        at = np.searchsorted(snapshot.vpages, vpages)
+        found = at < len(snapshot.vpages)
+        found[found] = snapshot.vpages[at[found]] == vpages[found]
+        pages[found] = snapshot.pool_pages[at[found]]
+        return pages
 
     def _tree(self, snapshot: Snapshot) -> UpperTree:
         """The tree above the pages of `snapshot`, built from the nearest earlier one known."""
-        if snapshot.tree is not None:
-            return snapshot.tree
-        index = self.snapshots.index(snapshot)
-        base = next(s for s in reversed(self.snapshots[:index]) if s.tree is not None)
-        earlier = np.full(L.PAGE_COUNT, -1, dtype=np.int32)
-        earlier[base.vpages] = base.pool_pages
-        changed = earlier[snapshot.vpages] != snapshot.pool_pages
-        snapshot.tree = self.machine.memory.tree_with_pages(
-            base.tree, snapshot.vpages[changed], snapshot.pool_pages[changed]
-        )
+        if snapshot.tree is None:
+            index = self.snapshots.index(snapshot)
+            base = next(s for s in reversed(self.snapshots[:index]) if s.tree is not None)
+            candidates = np.union1d(base.vpages, snapshot.vpages)
+            pages = self._pool_pages(snapshot, candidates)
+            changed = pages != self._pool_pages(base, candidates)
+            snapshot.tree = self.machine.memory.tree_with_pages(base.tree, candidates[changed], pages[changed])
+        if snapshot.step > 0:
+            self._remember_tree(snapshot)
         return snapshot.tree
+
+    def _remember_tree(self, snapshot: Snapshot) -> None:
+        """Mark the tree of `snapshot` as just used; forget the least recently used beyond TREES_KEPT."""
+        self._trees[snapshot.step] = snapshot
+        self._trees.move_to_end(snapshot.step)
+        while len(self._trees) > TREES_KEPT:
+            _, oldest = self._trees.popitem(last=False)
+            oldest.tree = None
+
+    def _forget_tree(self, snapshot: Snapshot) -> None:
+        if snapshot.step > 0 and self._trees.pop(snapshot.step, None) is not None:
+            snapshot.tree = None

@@ -138,9 +138,19 @@ class PagedMemory:
         vpages = np.flatnonzero(self.page_table >= 0).astype(np.int32)
         return vpages, self.page_table[vpages].copy()
 
-    def load_mapping(self, vpages: np.ndarray, pool_pages: np.ndarray, upper: UpperTree) -> None:
-        """Point the page table at a snapshot's pages; `upper` is that snapshot's tree."""
-        self.page_table.fill(-1)
+    @property
+    def log_position(self) -> int:
+        """How many pages the write log holds (it restarts at 0 when hashes are synced)."""
+        return int(self.meta[N_LOG])
+
+    def logged_pages(self, start: int) -> np.ndarray:
+        """The virtual pages logged as written from log position `start` on."""
+        return self.dirty_log[start : int(self.meta[N_LOG])].copy()
+
+    def load_mapping(self, table: np.ndarray, vpages: np.ndarray, pool_pages: np.ndarray, upper: UpperTree) -> None:
+        """Point the page table at a snapshot's pages: `table` (a whole page table) with `vpages` mapped
+        to `pool_pages` instead; `upper` is that snapshot's tree."""
+        self.page_table[:] = table
         self.page_table[vpages] = pool_pages
         self.meta[N_LOG] = 0
         self.upper = upper

@@ -11,10 +11,5 @@ def built(contracts_built):
 
 
 @pytest.fixture(scope="session")
-def mips(w3):
-    return deploy(w3, Artifact.load("MIPS"))
-
-
-@pytest.fixture(scope="session")
 def step_batch(w3, mips):
     return deploy(w3, Artifact.load("StepBatch"), mips.address)

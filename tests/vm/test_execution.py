@@ -7,6 +7,7 @@ import pytest
 from opml.guest import built
 from opml.vm import layout as L
 from opml.vm.elf import Program
+from opml.vm import execution as execution_module
 from opml.vm.execution import Execution, StepLimitExceeded
 from opml.vm.machine import Machine
 from opml.vm.merkle import root_from_proof, verify_leaf_proof
@@ -94,3 +95,31 @@ def test_queries_do_not_disturb_a_later_run():
     for step in (3000, 10, 2500):
         execution.state_at(step)
     assert execution.run() == Execution(CONTROL).run()
+
+
+def test_long_runs_keep_a_bounded_number_of_snapshots(monkeypatch):
+    """Past MAX_SNAPSHOTS every other snapshot goes and the interval doubles; states and proofs stay exact."""
+    monkeypatch.setattr(execution_module, "MAX_SNAPSHOTS", 8)
+    monkeypatch.setattr(execution_module, "TREES_KEPT", 2)
+    execution = Execution(CONTROL, snapshot_interval=64)
+    result = execution.run()
+    steps = [s.step for s in execution.snapshots]
+    assert len(steps) <= 9 and execution.snapshot_interval > 64 and steps[0] == 0
+    assert all(step % execution.snapshot_interval == 0 for step in steps[:-1])
+    reference = Execution(CONTROL, snapshot_interval=result.steps + 1)  # one snapshot: every query from step 0
+    rng = random.Random(2)
+    for step in [*steps, *rng.sample(range(result.steps), 12)]:
+        assert execution.state_at(step) == fresh_state(CONTROL, step), step
+        assert execution.proof_at(step) == reference.proof_at(step), step
+    assert sum(s.tree is not None for s in execution.snapshots) <= 1 + 2  # step 0's, and the two kept
+
+
+def test_snapshots_map_only_the_pages_written_since_step_0():
+    """A large model is mapped once, at step 0: later snapshots list only what the run wrote."""
+    model = bytes(range(256)) * 4096  # 1 MiB: 256 pages
+    execution = Execution(SYSCALLS, model=model, snapshot_interval=50)
+    execution.run()
+    assert len(execution.snapshots) > 3
+    assert all(len(s.vpages) < 16 for s in execution.snapshots)
+    for snapshot in execution.snapshots:
+        assert execution.state_at(snapshot.step) == fresh_state(SYSCALLS, snapshot.step, model=model)

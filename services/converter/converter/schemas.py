@@ -42,7 +42,7 @@ class UploadFormat(StrEnum):
 
 class LayerOut(BaseModel):
     index: int = Field(description="Position in the graph; its output is value index + 1")
-    op: str = Field(description="linear, conv2d, relu, maxpool2d, avgpool2d, flatten, add, softmax, sigmoid or tanh")
+    op: str = Field(description="The op's name, as docs/models.md lists them (linear, conv2d, layernorm, matmul, ...)")
     inputs: list[int] = Field(description="Value ids it reads: 0 is the model's input, k the output of layer k-1")
     input_shapes: list[list[int]]
     output_shape: list[int]
@@ -51,7 +51,9 @@ class LayerOut(BaseModel):
 
 
 class SummaryOut(BaseModel):
-    input_type: Literal["u8", "f32"] = Field(description="u8: one byte per value (0-255); f32: big-endian float32")
+    input_type: Literal["u8", "f32", "i32"] = Field(
+        description="u8: one byte per value (0-255); f32: big-endian float32; i32: big-endian int32 (token ids)"
+    )
     input_shape: list[int]
     input_bytes: int = Field(description="Length of an input file for this model")
     output_size: int = Field(description="Number of scores the model writes")

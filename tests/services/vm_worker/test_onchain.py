@@ -5,16 +5,15 @@ from __future__ import annotations
 import httpx
 
 from opml.game.remote import ExecutionRequest, RemoteTrace
-from tests.chain.conftest import anvil, contracts_built, mips, w3  # noqa: F401  (the chain fixtures)
 
 from .conftest import unhex
 
 
-def mips_step(mips, pre_state: bytes, proof: bytes) -> bytes:  # noqa: F811  (a contract, not the fixture)
+def mips_step(mips, pre_state: bytes, proof: bytes) -> bytes:
     return bytes(mips.functions.step(pre_state, proof).call())
 
 
-def test_every_kind_of_step_proof_is_accepted_by_mips_step(mips, worker, seed_execution):  # noqa: F811
+def test_every_kind_of_step_proof_is_accepted_by_mips_step(mips, worker, seed_execution):
     steps = seed_execution["result"]["steps"]
     # the first steps, a load (1003), stores of the output (from 270 steps before the end), the exit, past it
     chosen = [0, 1, *range(1000, 1005), *range(steps - 272, steps - 254), 1_500_000, steps - 1, steps]
