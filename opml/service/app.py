@@ -68,6 +68,7 @@ class Readiness(BaseModel):
 
 
 ERROR_RESPONSES = {
+    400: {"model": Problem, "description": "Body could not be parsed (not JSON, not the declared content type)"},
     404: {"model": Problem, "description": "Not found"},
     409: {"model": Problem, "description": "Conflict with the current state"},
     413: {"model": Problem, "description": "Body too large"},

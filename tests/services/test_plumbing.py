@@ -58,6 +58,13 @@ def test_errors_have_their_kinds_status_and_one_shape(base_url):
     assert "path.thing_id" in invalid.json()["message"]
 
 
+def test_a_body_that_cannot_be_parsed_is_a_documented_400(base_url):
+    not_utf8 = httpx.post(f"{base_url}/echo", content=b"=l\xff", headers={"content-type": "application/json"})
+    assert not_utf8.status_code == 400 and not_utf8.json()["error"] == "bad_input"
+    documented = httpx.get(f"{base_url}/openapi.json").json()["paths"]["/echo"]["post"]["responses"]
+    assert "400" in documented
+
+
 def test_a_bug_is_a_500_that_names_the_request_and_shows_no_stack_trace(base_url):
     response = httpx.get(f"{base_url}/things/2", headers={"x-request-id": "abc-123"})
     assert response.status_code == 500
