@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-differential test-minilm test-compose bench guest clean
+.PHONY: install run test test-differential test-minilm test-minilm-e2e test-compose bench guest clean
 
 # A fresh virtualenv with the package and its pinned dependencies.
 $(BIN)/opml: pyproject.toml
@@ -49,6 +49,12 @@ test-differential: install
 # steps each: minutes; `make test` runs its first layer only).
 test-minilm: install
 	OPML_FULL_MODEL=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/models/test_minilm.py
+
+# all-MiniLM-L6-v2 through the agents on the stack as processes: a sentence as `text` becomes a final
+# on-chain embedding, and a lie from a step deep in the run is disputed and loses (a few minutes: the run,
+# then a challenge window sized for it; -s shows the figures it measures).
+test-minilm-e2e: install
+	OPML_MINILM_E2E=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/e2e/test_minilm_e2e.py
 
 # docker compose for real: starts its own Docker engine (Debian's docker.io; overlay2 where the kernel
 # allows it, else vfs; a private socket and data root under /var/tmp/opml-docker, kept between runs for

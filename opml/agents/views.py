@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 from web3 import Web3
 
 from ..chain.client import with_retries
@@ -84,6 +86,8 @@ class OutputView:
     output: str  # 0x-hex
     predicted: int | None = None  # for classifiers
     scores: list[float] | None = None
+    embedding: list[float] | None = None  # for embedding models (the scores are the vector)
+    norm: float | None = None  # the embedding's L2 norm (1 for a normalized one)
 
 
 @dataclass(frozen=True)
@@ -125,15 +129,44 @@ class RequestReport:
     transactions: list[TransactionView] = field(default_factory=list)
 
 
-def decode_output(exited: bool, exit_code: int, output: bytes) -> OutputView:
-    """The raw output, and the predicted class and scores when it is a classifier's."""
+def decode_output(exited: bool, exit_code: int, output: bytes, embedding: bool = False) -> OutputView:
+    """The raw output, and decoded: the predicted class and scores of a classifier, or the vector and its
+    norm of an embedding model (whose "predicted class", the index of its largest element, means nothing)."""
     try:
         prediction = Prediction.from_bytes(output) if exited and exit_code == 0 else None
     except OpmlError:
         prediction = None
     if prediction is None:
         return OutputView(exited, exit_code, _hex(output))
-    return OutputView(exited, exit_code, _hex(output), prediction.predicted, [float(s) for s in prediction.scores])
+    values = [float(value) for value in prediction.scores]
+    if embedding:
+        norm = float(np.sqrt(np.sum(prediction.scores.astype(np.float64) ** 2)))
+        return OutputView(exited, exit_code, _hex(output), embedding=values, norm=norm)
+    return OutputView(exited, exit_code, _hex(output), prediction.predicted, values)
+
+
+class EmbeddingModels:
+    """Whether a registered model's output is an embedding (a text model's: opml.requests.is_text_model) rather
+    than class scores, by on-chain id; remembered, since a registration never changes. A model whose file
+    cannot be had now counts as a classifier, and is asked about again next time."""
+
+    def __init__(self, registry: Registry, models):
+        self.registry = registry
+        self.models = models  # a ModelSource: model_bytes(root, uri)
+        self._known: dict[int, bool] = {}
+
+    def __call__(self, model_id: int) -> bool:
+        from ..models.formats import parse_model
+        from ..requests import is_text_model
+
+        if model_id not in self._known:
+            try:
+                registered = self.registry.model(model_id)
+                graph = parse_model(self.models.model_bytes(registered.root, registered.uri))
+            except OpmlError:
+                return False
+            self._known[model_id] = is_text_model(graph)
+        return self._known[model_id]
 
 
 def request_status(registry: Registry, request_id: int, claims: list[ClaimView], result_indexed: bool) -> str:
@@ -151,7 +184,14 @@ def request_status(registry: Registry, request_id: int, claims: list[ClaimView],
     return "rejected" if claims else "requested"
 
 
-def request_report(registry: Registry, store: AgentStore, receipts: Receipts, request_id: int) -> RequestReport:
+def request_report(
+    registry: Registry,
+    store: AgentStore,
+    receipts: Receipts,
+    request_id: int,
+    is_embedding_model: Callable[[int], bool] = lambda model_id: False,
+) -> RequestReport:
+    """The report of a request; `is_embedding_model(model id)` says how to decode its result."""
     requested = store.events(name="InferenceRequested", request_id=request_id)
     if not requested:
         registry.request(request_id)  # NotFound if the chain does not know it either
@@ -164,7 +204,8 @@ def request_report(registry: Registry, store: AgentStore, receipts: Receipts, re
     result = None
     if finalized:
         final = finalized[0].args
-        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]))
+        embedding = is_embedding_model(args["modelId"])
+        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]), embedding)
     related = list(requested) + store.events(request_id=request_id)
     for game_id in game_ids:
         related += store.events(game_id=game_id)
@@ -402,9 +443,16 @@ class RequestBrief:
     exited: bool | None  # of the final result, once there is one
     exit_code: int | None
     predicted: int | None  # for classifiers
+    embedding: bool = False  # the final result is an embedding model's vector (no class)
 
 
-def request_brief(registry: Registry, store: AgentStore, request_id: int, model_roots: dict[int, str]) -> RequestBrief:
+def request_brief(
+    registry: Registry,
+    store: AgentStore,
+    request_id: int,
+    model_roots: dict[int, str],
+    is_embedding_model: Callable[[int], bool] = lambda model_id: False,
+) -> RequestBrief:
     """A request's row: `model_roots` maps model ids to roots (`model_roots(store)`, read once per page)."""
     requested = store.events(name="InferenceRequested", request_id=request_id)
     if not requested:
@@ -415,7 +463,8 @@ def request_brief(registry: Registry, store: AgentStore, request_id: int, model_
     result = None
     if finalized:
         final = finalized[0].args
-        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]))
+        embedding = is_embedding_model(args["modelId"])
+        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]), embedding)
     return RequestBrief(
         id=request_id,
         status=request_status(registry, request_id, claims, result is not None),
@@ -428,6 +477,7 @@ def request_brief(registry: Registry, store: AgentStore, request_id: int, model_
         exited=result.exited if result else None,
         exit_code=result.exit_code if result else None,
         predicted=result.predicted if result else None,
+        embedding=bool(result and result.embedding),
     )
 
 

@@ -17,13 +17,23 @@ def up(
     keep: bool = typer.Option(False, help="Keep what an earlier run left in data-dir (default: start clean)."),
     quiet: bool = typer.Option(False, help="Do not print the services' logs."),
     free_ports: bool = typer.Option(False, help="Pick free ports instead of 8545 and 8001-8004."),
+    minilm: bool = typer.Option(
+        False,
+        help="Deploy for all-MiniLM-L6-v2: requests of up to 2^34 steps, with a challenge window (about 2.5 "
+        "min) and clocks sized for such runs (docs/models.md).",
+    ),
 ) -> None:
     """Start anvil, deploy, start every service, wait for them to be ready, and run until Ctrl-C."""
+    from ..chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
     from ..stack import Stack, StackConfig
 
     if data_dir.exists() and not keep:
         shutil.rmtree(data_dir)
-    config = StackConfig.ephemeral(data_dir, echo=not quiet) if free_ports else StackConfig(data_dir, echo=not quiet)
+    parameters = sized_for(MINILM_STEP_LIMIT) if minilm else Parameters()
+    if free_ports:
+        config = StackConfig.ephemeral(data_dir, echo=not quiet, parameters=parameters)
+    else:
+        config = StackConfig(data_dir, echo=not quiet, parameters=parameters)
     stack = Stack(config)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

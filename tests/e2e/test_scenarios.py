@@ -199,6 +199,8 @@ def test_bad_requests_get_a_reason_and_send_nothing(harness):
         "both inputs": {"model": harness.model_id, "pixels": list(SEVEN), "input_base64": "AAAA"},
         "not base64": {"model": harness.model_id, "input_base64": "%%%"},
         "step limit too large": {"model": harness.model_id, "pixels": list(SEVEN), "step_limit": 1 << 40},
+        "text for an image model": {"model": harness.model_id, "text": "A man is eating food."},
+        "text and pixels": {"model": harness.model_id, "pixels": list(SEVEN), "text": "seven"},
         "unknown field": {"model": harness.model_id, "pixels": list(SEVEN), "colour": "blue"},
     }
     for case, body in cases.items():

@@ -45,7 +45,9 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
             metrics=AgentMetrics("challenger", metrics),
             **parts.agent_kwargs(),
         )
-        app.state.disputes = Disputes(parts.registry, parts.store, Receipts(parts.registry.w3), parts.traces, agent)
+        app.state.disputes = Disputes(
+            parts.registry, parts.store, Receipts(parts.registry.w3), parts.traces, agent, parts.models
+        )
         state.update(agent=agent, parts=parts)
         agent.start()
         try:

@@ -96,6 +96,7 @@ class RequestBriefOut(BaseModel):
     exited: bool | None = Field(description="Of the final result, once there is one")
     exit_code: int | None
     predicted: int | None = Field(description="For classifiers: the final predicted class")
+    embedding: bool = Field(False, description="The final result is an embedding model's vector, not a class")
 
 
 class RequestBriefPage(BaseModel):

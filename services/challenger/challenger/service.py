@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from opml.agents.store import AgentStore
-from opml.agents.traces import TraceSource, Unverifiable
+from opml.agents.traces import ModelSource, TraceSource, Unverifiable
 from opml.agents.views import (
     DisputeReport,
+    EmbeddingModels,
     GameBrief,
     Receipts,
     RequestBrief,
@@ -35,12 +36,22 @@ class Listing(Generic[T]):
 
 
 class Disputes:
-    def __init__(self, registry: Registry, store: AgentStore, receipts: Receipts, traces: TraceSource, agent):
+    def __init__(
+        self,
+        registry: Registry,
+        store: AgentStore,
+        receipts: Receipts,
+        traces: TraceSource,
+        agent,
+        models: ModelSource | None = None,
+    ):
         self.registry = registry
         self.store = store
         self.receipts = receipts
         self.traces = traces
         self.agent = agent
+        # an embedding model's result is a vector, not a class: the explorer says so instead of an argmax
+        self.embedding_models = EmbeddingModels(registry, models) if models is not None else (lambda model_id: False)
 
     def report(self, game_id: int) -> DisputeReport:
         game = self.registry.game(game_id)  # NotFound for an unknown id
@@ -75,6 +86,7 @@ class Disputes:
         ids = sorted((row.request_id for row in self.store.events(name="InferenceRequested")), reverse=True)
         roots = model_roots(self.store)
         items = [
-            request_brief(self.registry, self.store, request_id, roots) for request_id in ids[offset : offset + limit]
+            request_brief(self.registry, self.store, request_id, roots, self.embedding_models)
+            for request_id in ids[offset : offset + limit]
         ]
         return Listing(items, len(ids), self.registry.now())

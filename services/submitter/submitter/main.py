@@ -22,11 +22,12 @@ from .settings import SubmitterSettings
 DESCRIPTION = """
 Ask for an ML inference that is run in a deterministic MIPS VM and settled on-chain.
 
-`POST /inference-requests` checks the model and input and sends the request on-chain; the
+`POST /inference-requests` checks the model and input (bytes, pixels for image models, or text for
+text models such as all-MiniLM-L6-v2, tokenized here) and sends the request on-chain; the
 submitter's agent (and any other submitter watching the chain) computes it, claims the
 result with a bond, defends it against every challenge and finalizes it. `GET
-/inference-requests/{id}` shows where it stands: claims, games, the result (decoded for
-classifiers) and every transaction with its gas.
+/inference-requests/{id}` shows where it stands: claims, games, the result (decoded: the class of
+a classifier, the vector and norm of an embedding model) and every transaction with its gas.
 """
 
 
@@ -53,7 +54,14 @@ def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
         )
         requester = TransactionManager(parts.registry.w3, requester_key)
         app.state.requests = InferenceRequests(
-            parts.registry, requester, parts.store, parts.models, parts.deployment, Receipts(parts.registry.w3)
+            parts.registry,
+            requester,
+            parts.store,
+            parts.models,
+            parts.deployment,
+            Receipts(parts.registry.w3),
+            default_step_limit=settings.default_step_limit,
+            served_step_limit=settings.max_step_limit,
         )
         state.update(agent=agent, parts=parts)
         agent.start()

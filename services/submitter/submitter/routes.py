@@ -30,8 +30,9 @@ def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
         body.input_bytes(),
         body.pixels,
         settings.default_fee if body.fee is None else body.fee,
-        settings.default_step_limit if body.step_limit is None else body.step_limit,
+        body.step_limit,  # None: the service picks one for the model
         body.program,
+        body.text,
     )
     url = f"/inference-requests/{sent.request_id}"
     accepted = InferenceRequestAccepted(

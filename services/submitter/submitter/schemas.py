@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from opml.errors import BadInput
 
 SEED_SEVEN = [0] * 784  # shape only; the real example is models/seed-mnist/input_7.bin
+# Far more than any text model's tokens (a token is rarely under two characters): a bound on the work of
+# tokenizing a text only to refuse it.
+TEXT_MAX_CHARACTERS = 8_192
 
 
 class InferenceRequestIn(BaseModel):
@@ -25,6 +28,7 @@ class InferenceRequestIn(BaseModel):
                     "model": "0x2f0d1c3e5b7a9e8d6c4b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d",
                     "input_base64": "AAAA...",
                 },
+                {"model": "2", "text": "A man is eating food."},
             ]
         },
     )
@@ -39,10 +43,33 @@ class InferenceRequestIn(BaseModel):
     pixels: list[Annotated[int, Field(strict=True)]] | None = Field(
         None, max_length=1 << 20, description="For image models: pixel values 0-255"
     )
+    text: str | None = Field(
+        None,
+        max_length=TEXT_MAX_CHARACTERS,
+        description=(
+            "For text models (all-MiniLM-L6-v2, or any model reading token ids and an attention mask of its "
+            "tokenizer's vocabulary): the sentence to embed. It is tokenized here, outside the VM, with the "
+            "packaged tokenizer: [CLS] word pieces [SEP], padded to the model's length; the request's input "
+            "is the token ids then the mask, big-endian int32. A text of more tokens than the model reads "
+            "(16 for the exported all-MiniLM-L6-v2) is refused with 422, not cut."
+        ),
+        examples=["A man is eating food."],
+    )
     fee: int | None = Field(
         None, ge=0, lt=1 << 128, strict=True, description="Wei paid to the claim that becomes final"
     )
-    step_limit: int | None = Field(None, ge=1, lt=1 << 64, strict=True, description="Steps the run may take at most")
+    step_limit: int | None = Field(
+        None,
+        ge=1,
+        lt=1 << 64,
+        strict=True,
+        description=(
+            "Steps the run may take at most. Default: twice the model's estimated run (96 steps per "
+            "multiply-add of its layers; all-MiniLM-L6-v2 takes about 1.63e10 steps), at least the "
+            "submitter's DEFAULT_STEP_LIMIT, at most the chain's maxStepLimit and the submitter's "
+            "MAX_STEP_LIMIT; a model whose run cannot fit is refused with 422"
+        ),
+    )
 
     @field_validator("input_base64")
     @classmethod
@@ -71,7 +98,11 @@ class OutputOut(BaseModel):
     exit_code: int
     output: str = Field(description="The output region's bytes, 0x-hex")
     predicted: int | None = Field(None, description="For classifiers: the predicted class")
-    scores: list[float] | None = None
+    scores: list[float] | None = Field(None, description="For classifiers: the scores (after softmax, probabilities)")
+    embedding: list[float] | None = Field(
+        None, description="For embedding (text) models: the vector, e.g. the 384 floats of all-MiniLM-L6-v2"
+    )
+    norm: float | None = Field(None, description="For embedding models: the vector's L2 norm (1 when normalized)")
 
 
 class ClaimOut(BaseModel):

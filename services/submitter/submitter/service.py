@@ -6,11 +6,21 @@ import threading
 
 from opml.agents.store import AgentStore
 from opml.agents.traces import FetchedModels
-from opml.agents.views import Receipts, RequestReport, request_report
+from opml.agents.views import EmbeddingModels, Receipts, RequestReport, request_report
 from opml.chain.client import TransactionManager
 from opml.chain.registry import Deployment, Registry
 from opml.errors import BadInput
-from opml.requests import SentRequest, check_bounds, check_input, input_from_pixels, resolve_model_id, send_request
+from opml.models.formats import parse_model
+from opml.requests import (
+    SentRequest,
+    check_bounds,
+    check_input,
+    default_step_limit,
+    input_from_pixels,
+    input_from_text,
+    resolve_model_id,
+    send_request,
+)
 
 
 class InferenceRequests:
@@ -22,6 +32,8 @@ class InferenceRequests:
         models: FetchedModels,
         deployment: Deployment,
         receipts: Receipts,
+        default_step_limit: int = 100_000_000,
+        served_step_limit: int = 1 << 34,
     ):
         self.registry = registry
         self.requester = requester
@@ -29,7 +41,10 @@ class InferenceRequests:
         self.models = models
         self.deployment = deployment
         self.receipts = receipts
+        self.default_step_limit = default_step_limit  # the least a request without step_limit gets
+        self.served_step_limit = served_step_limit  # this submitter's policy: it serves no more
         self._lock = threading.Lock()  # one request at a time from the requester key
+        self.embedding_models = EmbeddingModels(registry, models)  # how to decode a result
 
     def registered_models(self) -> dict[bytes, int]:
         """Roots of the models registered on-chain, with their ids (the first registration of a root)."""
@@ -44,19 +59,40 @@ class InferenceRequests:
         input: bytes | None,
         pixels: list[int] | None,
         fee: int,
-        step_limit: int,
+        step_limit: int | None,
         program_id: int | None = None,
+        text: str | None = None,
     ) -> SentRequest:
+        """Check everything, then send the request. Exactly one of `input` (bytes), `pixels` and `text`;
+        without `step_limit` the request gets one that covers its model's run (default_step_limit)."""
+        given = [
+            name for name, value in (("input_base64", input), ("pixels", pixels), ("text", text)) if value is not None
+        ]
+        if len(given) != 1:
+            raise BadInput(
+                "give the input one way: input_base64 (bytes), pixels (image models) or text (text models)"
+                + (f"; got {' and '.join(given)}" if given else "")
+            )
         program_id = program_id or self.deployment.program_id
         self.registry.program(program_id)  # NotFound if it is not registered
         model_id = resolve_model_id(self.registry, model, self.registered_models())
         registered = self.registry.model(model_id)
-        model_file = self.models.model_bytes(registered.root, registered.uri)
-        if (input is None) == (pixels is None):
-            raise BadInput("give the input either as base64 bytes or as pixel values, not both")
-        data = input_from_pixels(pixels, model_file) if pixels is not None else input
-        if program_id == self.deployment.program_id:  # the inference program reads the model's input size
-            check_input(data, model_file)
+        graph = parse_model(self.models.model_bytes(registered.root, registered.uri))
+        if pixels is not None:
+            data = input_from_pixels(pixels, graph)
+        elif text is not None:
+            data = input_from_text(text, graph)
+        else:
+            data = input
+        inference = program_id == self.deployment.program_id
+        if inference:  # the inference program reads the model's input size
+            check_input(data, graph)
+        if step_limit is None:
+            if inference:
+                ceiling = min(self.registry.parameters.max_step_limit, self.served_step_limit)
+                step_limit = default_step_limit(graph, self.default_step_limit, ceiling)
+            else:
+                step_limit = min(self.default_step_limit, self.registry.parameters.max_step_limit)
         check_bounds(self.registry, fee, step_limit, self.requester.balance())
         with self._lock:
             sent = send_request(self.registry, self.requester, program_id, model_id, data, fee, step_limit)
@@ -64,7 +100,7 @@ class InferenceRequests:
         return sent
 
     def report(self, request_id: int) -> RequestReport:
-        return request_report(self.registry, self.store, self.receipts, request_id)
+        return request_report(self.registry, self.store, self.receipts, request_id, self.embedding_models)
 
     def ids(self, *, submitted_here: bool | None, offset: int, limit: int) -> tuple[list[int], int]:
         """Request ids, newest first, and how many there are."""

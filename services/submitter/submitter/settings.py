@@ -19,9 +19,12 @@ class SubmitterSettings(AgentSettings):
     requester_key: SecretStr | None = None  # sends POST /inference-requests on-chain; dev account 5 by default
     requester_dev_account: int = 5
     default_fee: int = 10**15  # wei
+    # The least step limit a request without one gets (it gets more when its model's run needs more).
     default_step_limit: int = 100_000_000
     min_fee: int = 0  # policy: requests paying less are not served
-    max_step_limit: int = 1 << 32  # policy: requests allowing more steps are not served
+    # Policy: requests allowing more steps are not served. The vm-worker's own cap (2^34, about a minute of
+    # VM time): all-MiniLM-L6-v2 on 16 tokens is 1.63e10 steps.
+    max_step_limit: int = 1 << 34
     # Deliberate faults, for demos and tests only.
     fault_lie: Literal["none", "output", "states"] = "none"
     fault_lie_from_step: int = 1

@@ -1,0 +1,120 @@
+"""What POST /inference-requests checks and chooses before anything is sent (opml/requests.py): a text for a
+text model, tokenized outside the VM; the step limit a request gets for its model; how a result is decoded;
+and the deployment parameters that let a request run as long as all-MiniLM-L6-v2 does."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from opml.agents.views import decode_output
+from opml.chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
+from opml.errors import BadInput
+from opml.models import minilm
+from opml.models.formats import Op, Prediction, parse_model
+from opml.requests import (
+    STEPS_PER_MULTIPLY_ADD,
+    default_step_limit,
+    estimated_steps,
+    input_from_text,
+    is_text_model,
+    multiply_adds,
+)
+from opml.resources import seed_model_dir
+
+LENGTH = 8
+
+
+@pytest.fixture(scope="module")
+def text_graph():
+    """all-MiniLM-L6-v2's first layer over 8 tokens, exported and converted as an upload is."""
+    return parse_model(minilm.model_file(length=LENGTH, layers=1))
+
+
+@pytest.fixture(scope="module")
+def seed_graph():
+    return parse_model((seed_model_dir() / "model.bin").read_bytes())
+
+
+def test_the_vocabulary_is_the_tokenizers():
+    assert minilm.tokenizer().get_vocab_size() == minilm.VOCABULARY_SIZE
+
+
+def test_a_text_model_is_one_the_tokenizer_feeds(text_graph, seed_graph):
+    assert minilm.text_length(text_graph) == LENGTH and is_text_model(text_graph)
+    assert minilm.text_length(seed_graph) is None and not is_text_model(seed_graph)
+    # token ids and a mask, but looked up in a table of another vocabulary: its ids are not the tokenizer's
+    other = dataclasses.replace(text_graph, tensors=list(text_graph.tensors))
+    (gather,) = [node for node in other.nodes if node.op == Op.GATHER]
+    other.tensors[gather.tensors[0]] = other.tensors[gather.tensors[0]][:1000]
+    assert minilm.text_length(other) is None
+
+
+def test_a_text_becomes_token_ids_then_the_mask(text_graph):
+    data = input_from_text("Hello world", text_graph)
+    assert data == minilm.encode_text("Hello world", LENGTH) and len(data) == text_graph.input_bytes
+    ids = np.frombuffer(data, ">i4")
+    assert ids[0] == 101 and ids[3] == 102 and ids[LENGTH:].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+    exactly = "one two three four five six"  # [CLS] six words [SEP]: the model's 8 tokens
+    assert minilm.token_count(exactly) == LENGTH
+    assert np.frombuffer(input_from_text(exactly, text_graph), ">i4")[LENGTH:].all()
+
+
+def test_texts_that_do_not_fit_are_refused_not_cut(text_graph, seed_graph):
+    with pytest.raises(BadInput, match=r"text is 9 tokens .* at most 8"):
+        input_from_text("one two three four five six seven", text_graph)
+    with pytest.raises(BadInput, match="empty"):
+        input_from_text(" \n", text_graph)
+    with pytest.raises(BadInput, match="surrogate"):
+        input_from_text("caf\udce9", text_graph)
+    with pytest.raises(BadInput, match=r"does not read text \(its input is u8 784"):
+        input_from_text("Hello world", seed_graph)
+
+
+def test_the_step_limit_covers_the_models_run(text_graph, seed_graph):
+    assert multiply_adds(seed_graph) == 784 * 20 + 20 * 10
+    # one layer over 8 tokens: q, k, v and the output dense (384 x 384), the feed-forward (384 x 1536 and
+    # back), and per head (12 of 32) the scores and the weighted values (8 x 8 x 32)
+    layer = 4 * LENGTH * 384 * 384 + 2 * LENGTH * 384 * 1536 + 2 * 12 * LENGTH * LENGTH * 32
+    assert multiply_adds(text_graph) == layer
+    assert estimated_steps(text_graph) == layer * STEPS_PER_MULTIPLY_ADD
+    # a small model gets the configured default; a large one twice its estimate, capped at the ceiling
+    assert default_step_limit(seed_graph, 100_000_000, 1 << 30) == 100_000_000
+    assert default_step_limit(text_graph, 100_000_000, 1 << 34) == 2 * layer * STEPS_PER_MULTIPLY_ADD
+    needed = layer * STEPS_PER_MULTIPLY_ADD
+    assert default_step_limit(text_graph, 100_000_000, needed + 1) == needed + 1
+    with pytest.raises(BadInput, match=r"needs about .* at most 1,000,000"):
+        default_step_limit(text_graph, 100, 1_000_000)
+
+
+def test_the_whole_minilm_run_fits_its_deployment():
+    """1.63e10 steps measured (docs/benchmarks.md): the estimate is within 2% of it, and the MiniLM deployment's
+    limit is above both (a request would otherwise end "not exited", with no embedding)."""
+    multiply_adds_16 = 6 * (4 * 16 * 384 * 384 + 2 * 16 * 384 * 1536 + 2 * 12 * 16 * 16 * 32)
+    estimate = multiply_adds_16 * STEPS_PER_MULTIPLY_ADD
+    assert abs(estimate / 16_321_879_388 - 1) < 0.02
+    assert 16_321_879_388 < estimate < MINILM_STEP_LIMIT
+
+
+def test_an_embedding_is_shown_with_its_norm_a_classifier_with_its_class():
+    vector = np.array([0.6, 0.0, -0.8], np.float32)
+    output = Prediction(0, vector).to_bytes()
+    shown = decode_output(True, 0, output, embedding=True)
+    assert shown.embedding == [float(v) for v in vector] and shown.predicted is None and shown.scores is None
+    assert shown.norm == pytest.approx(1.0, abs=1e-7)
+    classifier = decode_output(True, 0, output)
+    assert classifier.predicted == 0 and classifier.scores == shown.embedding and classifier.embedding is None
+    assert decode_output(True, 20, b"", embedding=True).embedding is None  # a failed run has no vector
+
+
+def test_parameters_sized_for_minilm_cover_its_run_and_rounds():
+    base = Parameters()
+    sized = sized_for(MINILM_STEP_LIMIT)
+    assert sized.max_step_limit == 1 << 34 and sized.arity == base.arity and sized.claim_bond == base.claim_bond
+    run = math.ceil((1 << 34) / 150_000_000)  # 115 s at the sizing's rate
+    assert sized.challenge_window >= run + 2 and sized.clock_budget >= run + 9 * 3
+    assert 16**9 >= sized.max_step_limit > 16**8  # 9 rounds of 16-ary dissection
+    public = Parameters(challenge_window=86_400, clock_budget=86_400)  # a day each (docs/contracts.md)
+    kept = sized_for(MINILM_STEP_LIMIT, public)
+    assert (kept.challenge_window, kept.clock_budget) == (86_400, 86_400)  # never less than the base has
