@@ -64,6 +64,9 @@ class ExecutionRequest:
         }
 
 
+UNFINISHED = ("queued", "running")  # statuses of an execution whose run has not ended
+
+
 def create_execution(client: ServiceClient, request: ExecutionRequest, timeout: float = DEFAULT_TIMEOUT) -> dict:
     """POST the execution and wait for its run to end (a 202 is polled at its Location); the worker's
     execution (JSON) with its result."""
@@ -82,7 +85,7 @@ def _poll(client: ServiceClient, path: str, timeout: float) -> dict:
     """GET the execution (the worker holds each poll open a while) until its run has ended."""
     deadline = time.monotonic() + timeout
     pause = 0.05
-    while (execution := client.get(path).json())["status"] == "running":
+    while (execution := client.get(path).json())["status"] in UNFINISHED:
         if time.monotonic() > deadline:
             raise Upstream(f"execution {execution['id']} is still running after {timeout:.0f} s")
         time.sleep(pause)
@@ -153,7 +156,7 @@ class RemoteTrace:
         """The worker's execution (JSON) once its run has ended."""
         if self._finished is None:
             described = self._description()
-            if described["status"] == "running":
+            if described["status"] in UNFINISHED:
                 self._finished = wait_for_execution(self.client, described["id"], self.timeout)
             else:
                 self._finished = _finished(described)

@@ -18,6 +18,10 @@ Long runs stay within bounded memory (a transformer runs 10^10 steps over a 91 M
 - the Merkle tree above a snapshot's pages is computed when a query needs it, from the
   nearest earlier tree, and only the TREES_KEPT most recently used are kept (and step 0's).
 Which snapshots exist never changes a state: every query re-executes from one.
+
+A finished run can be saved (`saved_run`: the snapshots and the pages written after boot) and
+restored into a fresh Execution of the same program, model and input (`restore_run`), so a
+process that did not run it answers queries as fast as the one that did.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from . import layout as L
 from .elf import Program
 from .machine import Machine, StepWitness
 from .merkle import UpperTree
+from .semantics import N_PAGES
 from .state import State
 
 DEFAULT_SNAPSHOT_INTERVAL = 1 << 20
@@ -51,6 +56,29 @@ class Snapshot:
     vpages: np.ndarray  # the virtual pages mapped otherwise than at step 0, ascending
     pool_pages: np.ndarray  # their pool pages
     tree: UpperTree | None = None  # computed when a query needs it
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A finished run as plain arrays: what another process needs to answer queries without re-running.
+
+    Snapshot i's page map is `vpages[offsets[i]:offsets[i + 1]]` -> `pool_pages[...]`; `pool` holds the
+    pool pages written after boot (pool pages from `boot_pages` on).
+    """
+
+    initial_state_hash: bytes
+    boot_pages: int
+    pool: np.ndarray
+    snapshot_interval: int
+    steps: np.ndarray
+    registers: np.ndarray
+    special: np.ndarray
+    offsets: np.ndarray
+    vpages: np.ndarray
+    pool_pages: np.ndarray
+    exited: bool
+    stdout: bytes
+    stderr: bytes
 
 
 @dataclass(frozen=True)
@@ -97,6 +125,7 @@ class Execution:
         self.initial_state = self.machine.state()
         # Step 0's page table: every snapshot's mapping is this with its own pages in place.
         self._base_table = self.machine.memory.page_table.copy()
+        self._boot_pages = self.machine.memory.pages_in_use
         self._trees: OrderedDict[int, Snapshot] = OrderedDict()  # snapshots with a tree, least recently used first
         self.snapshots: list[Snapshot] = []
         self._since_base = (np.zeros(0, np.int32), np.zeros(0, np.int32))  # the machine's pages not as at step 0
@@ -159,6 +188,64 @@ class Execution:
         if result is None or result.steps > step_limit:
             return RunResult(final_state=self.state_at(step_limit), output=b"")
         return result
+
+    # --- saving and restoring a finished run ----------------------------------------------
+
+    def saved_run(self) -> SavedRun:
+        """The run so far (to its exit or its step limit) as arrays; see `restore_run`."""
+        with self._lock:
+            self._restore(self.snapshots[-1])  # drops the pages of queries: only the run's pages are saved
+            words = L.WORDS_PER_PAGE
+            result = self.result
+            return SavedRun(
+                initial_state_hash=self.initial_state.hash,
+                boot_pages=self._boot_pages,
+                pool=self.machine.memory.pool[self._boot_pages * words : self._committed_pages * words].copy(),
+                snapshot_interval=self.snapshot_interval,
+                steps=np.array([s.step for s in self.snapshots], dtype=np.uint64),
+                registers=np.stack([s.registers for s in self.snapshots]),
+                special=np.stack([s.special for s in self.snapshots]),
+                offsets=np.cumsum([0] + [len(s.vpages) for s in self.snapshots]).astype(np.int64),
+                vpages=np.concatenate([s.vpages for s in self.snapshots]).astype(np.int32),
+                pool_pages=np.concatenate([s.pool_pages for s in self.snapshots]).astype(np.int32),
+                exited=result is not None,
+                stdout=b"" if result is None else result.stdout,
+                stderr=b"" if result is None else result.stderr,
+            )
+
+    def restore_run(self, saved: SavedRun) -> None:
+        """Take over a run saved by another Execution of the same program, model and input: its snapshots
+        and pages, and its result if it exited. Nothing is re-executed."""
+        with self._lock:
+            if saved.initial_state_hash != self.initial_state.hash or saved.boot_pages != self._boot_pages:
+                raise ValueError("the saved run is of another program, model or input")
+            memory = self.machine.memory
+            new_pages = saved.pool.size // L.WORDS_PER_PAGE
+            memory.truncate(self._boot_pages)
+            memory.reserve(new_pages)
+            start = self._boot_pages * L.WORDS_PER_PAGE
+            memory.pool[start : start + saved.pool.size] = saved.pool
+            memory.meta[N_PAGES] = self._boot_pages + new_pages
+            memory.freeze()
+            self._committed_pages = memory.pages_in_use
+            self._trees.clear()
+            initial = self.snapshots[0]
+            self.snapshots = [initial]
+            for index in range(1, len(saved.steps)):
+                begin, end = saved.offsets[index], saved.offsets[index + 1]
+                self.snapshots.append(
+                    Snapshot(
+                        step=int(saved.steps[index]),
+                        registers=saved.registers[index].copy(),
+                        special=saved.special[index].copy(),
+                        vpages=saved.vpages[begin:end].copy(),
+                        pool_pages=saved.pool_pages[begin:end].copy(),
+                    )
+                )
+            self.snapshot_interval = saved.snapshot_interval
+            machine = self._restore(self.snapshots[-1])
+            if saved.exited:
+                self.result = RunResult(machine.state(), machine.output(), saved.stdout, saved.stderr)
 
     # --- queries ---------------------------------------------------------------------------
 

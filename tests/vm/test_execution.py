@@ -123,3 +123,38 @@ def test_snapshots_map_only_the_pages_written_since_step_0():
     assert all(len(s.vpages) < 16 for s in execution.snapshots)
     for snapshot in execution.snapshots:
         assert execution.state_at(snapshot.step) == fresh_state(SYSCALLS, snapshot.step, model=model)
+
+
+def test_a_saved_run_restored_elsewhere_answers_every_query_without_running(monkeypatch):
+    """What a vm-worker replica loads from the shared store: the same states, proofs and result."""
+    ran = Execution(CONTROL, snapshot_interval=300)
+    result = ran.run()
+    ran.state_at(1234)  # a query's pages are not part of the saved run
+    saved = ran.saved_run()
+    restored = Execution(CONTROL)
+    monkeypatch.setattr(Machine, "run", lambda *_: pytest.fail("restoring re-executed"))
+    restored.restore_run(saved)
+    assert restored.result == result and restored.run() == result
+    monkeypatch.undo()
+    assert [s.step for s in restored.snapshots] == [s.step for s in ran.snapshots]
+    rng = random.Random(3)
+    for step in [0, 299, 300, result.steps - 1, result.steps, *rng.sample(range(result.steps), 10)]:
+        assert restored.state_at(step) == fresh_state(CONTROL, step), step
+        assert restored.proof_at(step) == ran.proof_at(step), step
+    assert restored.output_siblings() == ran.output_siblings()
+
+
+def test_a_run_stopped_at_its_step_limit_restores_as_not_exited():
+    ran = Execution(CONTROL, snapshot_interval=256)
+    bounded = ran.run_bounded(1000)
+    restored = Execution(CONTROL)
+    restored.restore_run(ran.saved_run())
+    assert restored.result is None
+    assert restored.run_bounded(1000) == bounded and not bounded.final_state.exited
+    assert restored.state_at(777) == fresh_state(CONTROL, 777)
+
+
+def test_a_saved_run_of_other_content_is_refused():
+    saved = Execution(SYSCALLS, input=b"abc").saved_run()
+    with pytest.raises(ValueError, match="another program, model or input"):
+        Execution(SYSCALLS, input=b"abd").restore_run(saved)

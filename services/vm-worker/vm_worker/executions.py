@@ -11,6 +11,10 @@
   job first; an evicted job costs one re-run on its next use, never an error. Runs in
   progress are never evicted: a new run that would take them over the budget is refused
   with 503 (retry later) rather than queued without bound.
+- With a job queue (replicas behind one name), a run is not started where it is asked for:
+  it is deferred to the queue (queue.py), one replica runs it and saves it in the shared run
+  store (runs.py), and every replica holding the execution watches the store and loads the
+  saved run when it appears. Nothing is run twice; any replica answers queries.
 """
 
 from __future__ import annotations
@@ -28,21 +32,27 @@ from opml.errors import BadInput, Conflict, OpmlError, Unavailable
 from opml.game.remote import MAX_STEPS_PER_QUERY, ExecutionRequest
 from opml.game.trace import FinalClaim, LocalTrace
 from opml.service.logs import get_logger
-from opml.vm.execution import Execution, RunResult
+from opml.vm.execution import Execution, RunResult, SavedRun
 from opml.vm.machine import StepWitness
 
 from .content import ContentStore, ExecutionSpec
 from .metrics import WorkerMetrics
 from .programs import ProgramCatalog
+from .queue import RunInterrupted, RunQueue
+from .runs import RunStore
 from .settings import VmWorkerSettings
 
 log = get_logger("vm_worker.executions")
 T = TypeVar("T")
 
+PROGRESS_REPORT_SECONDS = 1.0  # how often a queued run tells the other replicas how far it is
+WATCH_SECONDS = 0.2  # how often replicas look in the run store for the runs they wait for
+
 TREE_NODE_BYTES = 160  # a 32-byte hash in a dict, as Python holds it
 
 
 class Status(StrEnum):
+    QUEUED = "queued"  # waiting for a replica of the job queue to take the run
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
@@ -59,20 +69,30 @@ class Job:
         self.trace = LocalTrace(execution, spec.step_limit)
         self.finished: Future[None] = Future()  # resolved when the run ends, either way
         self.steps_done = 0
+        self.started = False  # the run has begun, here or (with a queue) on some replica
+        self.enqueued = False  # with a queue: its run has been deferred to it
         self.result: RunResult | None = None
         self.claim: FinalClaim | None = None
         self.error: str | None = None
-        self._machine = threading.Lock()  # queries share the execution's one machine
+        self.machine_lock = threading.Lock()  # queries share the execution's one machine
+        self.reported_at = 0.0  # when the run last reported its progress to the run store
 
     @property
     def status(self) -> Status:
         if self.claim is not None:
             return Status.DONE
-        return Status.FAILED if self.error is not None else Status.RUNNING
+        if self.error is not None:
+            return Status.FAILED
+        return Status.RUNNING if self.started else Status.QUEUED
 
     def finish(self, result: RunResult, claim: FinalClaim) -> None:
         self.result, self.claim, self.steps_done = result, claim, claim.steps
         self.finished.set_result(None)
+
+    def finish_from(self, saved: SavedRun) -> None:
+        """End with a run saved by the replica that executed it."""
+        self.execution.restore_run(saved)
+        self.finish(self.execution.run_bounded(self.spec.step_limit), self.trace.final_claim())
 
     def fail(self, error: str) -> None:
         self.error = error
@@ -93,7 +113,7 @@ class Job:
         last = self.claim.steps
         wanted = sorted({min(step, last) for step in steps})
         hashes: dict[int, bytes] = {}
-        with self._machine:
+        with self.machine_lock:
             machine = self.execution.machine_at(wanted[0])
             for step in wanted:
                 machine.run(step - machine.step_count)
@@ -101,7 +121,7 @@ class Job:
         return [hashes[min(step, last)] for step in steps]
 
     def proof(self, step: int) -> StepWitness:
-        with self._machine:
+        with self.machine_lock:
             return self.execution.proof_at(step)
 
 
@@ -173,6 +193,20 @@ class ExecutionPool:
         self._admitting = threading.Lock()
         self._closing = threading.Event()
         self._warm = self._queries.submit(warm_up)
+        # With a job queue: the runs this replica waits for, watched in the shared run store.
+        self.queue: RunQueue | None = None
+        self.run_store: RunStore | None = None
+        self._waiting: dict[bytes, Job] = {}
+        self._watcher: threading.Thread | None = None
+        if settings.queue_url is not None:
+            self.queue = RunQueue(settings.queue_url, self.run_queued, concurrency=settings.threads)
+            self.run_store = RunStore(settings.runs_dir or settings.store_dir / "runs")
+            self._watcher = threading.Thread(target=self._watch, name="vm-watch", daemon=True)
+
+    async def start(self) -> None:
+        if self.queue is not None:
+            await self.queue.start()
+            self._watcher.start()
 
     def programs(self) -> ProgramCatalog:
         """The built-in programs, once the VM is warm; until then Unavailable (503), as /readyz says."""
@@ -180,23 +214,26 @@ class ExecutionPool:
             raise Unavailable("the VM is warming up; retry when /readyz says ready")
         return self._warm.result()
 
-    def close(self) -> None:
-        """Stop: runs end at their next snapshot, queued work drains, threads are joined."""
+    async def close(self) -> None:
+        """Stop: runs end at their next snapshot (a queued one goes back to the queue), queued work drains,
+        threads are joined."""
         self._closing.set()
-        self._runs.shutdown(wait=True)
-        self._queries.shutdown(wait=True)
+        if self.queue is not None:
+            await self.queue.stop()
+        await asyncio.to_thread(self._runs.shutdown, wait=True)
+        await asyncio.to_thread(self._queries.shutdown, wait=True)
 
     # --- what the routes call ------------------------------------------------------------------
 
     async def create(self, request: ExecutionRequest) -> Job:
-        return await self._on_query_thread(self._create, request)
+        return await self._enqueued(await self._on_query_thread(self._create, request))
 
     async def find(self, execution_id: bytes) -> Job:
         job = self.cache.get(execution_id)
         if job is not None:
             self.metrics.cache_hits.inc()
             return job
-        return await self._on_query_thread(self._recompute, execution_id)
+        return await self._enqueued(await self._on_query_thread(self._recompute, execution_id))
 
     async def settled(self, job: Job, timeout: float | None) -> Job:
         """The job once its run has ended, or as it is after `timeout` seconds (None: no limit)."""
@@ -248,6 +285,10 @@ class ExecutionPool:
 
     def _recompute(self, execution_id: bytes) -> Job:
         """The job of an execution known only from the store: rebuilt from its spec."""
+        return self._admit(*self._rebuilt(execution_id))
+
+    def _rebuilt(self, execution_id: bytes) -> tuple[ExecutionSpec, Execution]:
+        """The spec of an execution in the store, and its execution booted from the stored content."""
         spec = self.content.spec(execution_id)
         program = self.programs().get(spec.program)
         model, input = self.content.stored_model(spec.model), self.content.stored_input(spec.input)
@@ -255,10 +296,11 @@ class ExecutionPool:
         roots = execution.region_roots()
         if (roots["program"], roots["model"], roots["input"]) != (spec.program, spec.model, spec.input):
             raise OpmlError(f"the stored content of execution 0x{execution_id.hex()} does not match its spec")
-        return self._admit(spec, execution)
+        return spec, execution
 
     def _admit(self, spec: ExecutionSpec, execution: Execution) -> Job:
-        """The job of `spec`: the one held already, else a new one whose run starts now."""
+        """The job of `spec`: the one held already, else a new one whose run starts now (or, with a queue,
+        is loaded from the run store if some replica has run it, else waits for the queue)."""
         with self._admitting:
             held = self.cache.get(spec.id)
             if held is not None:
@@ -270,20 +312,30 @@ class ExecutionPool:
             self.metrics.cache_misses.inc()
             job = Job(spec, execution)
             self.cache.add(job)
-        self._runs.submit(self._run, job)
+            if self.queue is None:
+                job.started = True
+                self._runs.submit(self._run, job)
+            else:
+                self.run_store.forget_failure(spec.id)  # asked again: a failed run may be tried again
+                self._waiting[spec.id] = job
         return job
 
     def _run(self, job: Job) -> None:
         started = time.perf_counter()
+        job.started = True
         try:
             result = job.execution.run_bounded(job.spec.step_limit, progress=lambda steps: self._progress(job, steps))
             claim = job.trace.final_claim()
+            if self.run_store is not None:
+                self.run_store.save_run(job.spec.id, job.execution.saved_run())
         except ShuttingDown:
             job.fail("the worker stopped before the run ended")
         except Exception as error:  # a bug or a fault of the machine: report it on the execution
             log.exception("run failed", execution=job.spec.id.hex())
             self.metrics.executions.labels("failed").inc()
             job.fail(f"{type(error).__name__}: {error}")
+            if self.run_store is not None:
+                self.run_store.report_failure(job.spec.id, job.error)
         else:
             self.metrics.executions.labels("exited" if claim.exited else "step_limit").inc()
             self.metrics.steps.inc(claim.steps)
@@ -296,6 +348,9 @@ class ExecutionPool:
         if self._closing.is_set():
             raise ShuttingDown
         job.steps_done = steps
+        if self.run_store is not None and time.monotonic() - job.reported_at > PROGRESS_REPORT_SECONDS:
+            self.run_store.report_progress(job.spec.id, steps)
+            job.reported_at = time.monotonic()
 
     async def _finished(self, execution_id: bytes) -> Job:
         job = await self.settled(await self.find(execution_id), timeout=None)
@@ -305,6 +360,65 @@ class ExecutionPool:
 
     async def _on_query_thread(self, work: Callable[..., T], *args) -> T:
         return await asyncio.wrap_future(self._queries.submit(work, *args))
+
+    # --- with a job queue ------------------------------------------------------------------------
+
+    async def _enqueued(self, job: Job) -> Job:
+        """Defer the run of a job that waits for the queue (once; a failed defer is tried on the next ask)."""
+        if self.queue is not None and not job.enqueued and not job.finished.done():
+            await self.queue.enqueue(job.spec.id)
+            job.enqueued = True
+        return job
+
+    async def run_queued(self, execution_id: bytes) -> None:
+        """The queue's task: run the execution here and save the run for every replica, unless some replica
+        has run it already."""
+        if self.run_store.has_run(execution_id):
+            return
+        with self._admitting:
+            job = self.cache.get(execution_id)
+            if job is not None and job.finished.done():
+                return  # loaded from the store meanwhile
+            self._waiting.pop(execution_id, None)  # this replica runs it: nothing to watch for
+        if job is None:
+            spec, execution = await self._on_query_thread(self._rebuilt, execution_id)
+            job = Job(spec, execution)
+            job.enqueued = True
+            self.cache.add(job)
+        await asyncio.wrap_future(self._runs.submit(self._run, job))
+        if job.claim is None and self._closing.is_set():
+            raise RunInterrupted(f"this replica stopped during the run of 0x{execution_id.hex()}")
+
+    def _watch(self) -> None:
+        """Follow the runs this replica waits for in the shared store: progress while another replica runs
+        them, the saved run (loaded here) or the failure when it ends."""
+        while not self._closing.wait(WATCH_SECONDS):
+            for execution_id, job in list(self._waiting.items()):
+                try:
+                    self._look_up(job)
+                except Exception as error:  # a bad saved run must not stop the watcher
+                    log.exception("loading a saved run failed", execution=execution_id.hex())
+                    job.fail(f"loading the saved run failed: {type(error).__name__}: {error}")
+                if job.finished.done():
+                    self._waiting.pop(execution_id, None)
+
+    def _look_up(self, job: Job) -> None:
+        execution_id = job.spec.id
+        if execution_id not in self._waiting:
+            return  # the queue gave its run to this replica meanwhile
+        if self.run_store.has_run(execution_id):
+            with job.machine_lock:
+                job.finish_from(self.run_store.load_run(execution_id))
+            self.metrics.runs_loaded.inc()
+            self.cache.resize(job)
+            return
+        progress = self.run_store.progress(execution_id)
+        if progress is None:
+            return
+        if progress.error is not None:
+            job.fail(progress.error)
+        else:
+            job.started, job.steps_done = True, progress.steps
 
 
 def warm_up() -> ProgramCatalog:

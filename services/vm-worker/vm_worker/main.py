@@ -26,7 +26,8 @@ from .settings import VmWorkerSettings
 DESCRIPTION = """Runs programs in the deterministic MIPS VM and answers for their traces: the final claim,
 the state hash at any step (one dissection round per request), the witness of any step for the
 on-chain verifier, and the golden image. An execution is keyed by its content, so every replica
-computes the same id and any replica sharing the store directory can answer for it."""
+computes the same id and any replica sharing the store directory can answer for it. With a job
+queue (VM_WORKER_QUEUE_URL), a run is executed once by one replica and saved for all of them."""
 
 CONVERTER_PROBE_SECONDS = 2.0
 
@@ -40,13 +41,16 @@ def create_app(settings: VmWorkerSettings | None = None) -> FastAPI:
         probe = _converter(settings, timeout=CONVERTER_PROBE_SECONDS, attempts=1)
         pool = ExecutionPool(settings, ContentStore(settings.store_dir, converter), app.state.metrics)
         app.state.pool = pool
+        await pool.start()
         add_check(app, Check("vm", pool.programs))
+        if pool.queue is not None:
+            add_check(app, Check("queue", pool.queue.check))
         if probe is not None:
             add_check(app, Check("converter", lambda: probe.get("/healthz")))
         try:
             yield
         finally:
-            pool.close()
+            await pool.close()
             for client in (converter, probe):
                 if client is not None:
                     client.close()

@@ -54,7 +54,7 @@ ExecutionId = Annotated[
     responses={
         **UNPARSABLE,
         201: {"description": "The run has ended (done or failed)"},
-        202: {"model": ExecutionOut, "description": "Still running: poll the Location header's URL"},
+        202: {"model": ExecutionOut, "description": "Queued or still running: poll the Location header's URL"},
     },
 )
 async def create_execution(body: ExecutionIn, pool: Pool, settings: Settings) -> JSONResponse:
@@ -116,7 +116,7 @@ def programs(pool: Pool) -> list[ProgramOut]:
 
 def _created(job: Job) -> JSONResponse:
     body = ExecutionOut.of(job)
-    status = 202 if job.status is Status.RUNNING else 201
+    status = 202 if job.status in (Status.QUEUED, Status.RUNNING) else 201
     return JSONResponse(
         body.model_dump(mode="json"), status_code=status, headers={"Location": f"/executions/{body.id}"}
     )

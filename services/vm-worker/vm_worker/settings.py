@@ -26,10 +26,15 @@ class VmWorkerSettings(ServiceSettings):
     max_step_limit: int = 1 << 34
     # Worker threads for runs, and as many again for queries (states, proofs, loading executions).
     threads: int = 2
+    # The job queue shared by replicas behind one name: a PostgreSQL URL (procrastinate's tables are
+    # created in it). Empty: every replica runs what it is asked for, in-process.
+    queue_url: str | None = None
+    # With a queue: where replicas leave saved runs for each other (a volume they all mount).
+    runs_dir: Path | None = None
     # Requests carry inputs and inline models as base64; larger models go through the converter.
     max_body_bytes: int = 64 << 20
 
-    @field_validator("converter_url")
+    @field_validator("converter_url", "queue_url")
     @classmethod
     def empty_means_none(cls, value: str | None) -> str | None:
         return value or None

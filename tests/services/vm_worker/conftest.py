@@ -12,6 +12,9 @@ import httpx
 import pytest
 
 from opml import resources
+from opml.guest import SPIN, built
+from opml.vm.elf import Program
+from opml.vm.execution import Execution
 from opml.service.testing import serve_in_thread
 from vm_worker.main import create_app
 from vm_worker.settings import VmWorkerSettings
@@ -79,3 +82,19 @@ def seed_execution(worker, seed_model, seed_input) -> dict:
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture(scope="session")
+def spin_root() -> bytes:
+    return Execution(Program.from_file(built(SPIN.name))).region_roots()["program"]
+
+
+def spin_request(spin_root: bytes, step_limit: int) -> dict:
+    return {"program": {"root": hex0x(spin_root)}, "model": None, "input_base64": "", "step_limit": step_limit}
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -19,7 +19,7 @@ from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.merkle import keccak256
 
-from .conftest import b64, hex0x, running_worker, unhex
+from .conftest import b64, hex0x, metric, running_worker, spin_request, unhex
 
 DEFAULT_STEP_LIMIT = 1 << 30
 ZERO_SIBLINGS = ["0x" + "00" * 32] * 4
@@ -30,22 +30,6 @@ def local_seed(seed_model, seed_input) -> Execution:
     execution = Execution(Program.from_file(built(INFERENCE.name)), model=seed_model, input=seed_input)
     execution.run()
     return execution
-
-
-@pytest.fixture(scope="module")
-def spin_root() -> bytes:
-    return Execution(Program.from_file(built(SPIN.name))).region_roots()["program"]
-
-
-def spin_request(spin_root: bytes, step_limit: int) -> dict:
-    return {"program": {"root": hex0x(spin_root)}, "model": None, "input_base64": "", "step_limit": step_limit}
-
-
-def metric(url: str, name: str) -> float:
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_the_seed_model_predicts_7_bit_identical_to_the_reference_and_the_local_vm(
