@@ -113,7 +113,10 @@ def test_named_volumes_hold_the_state(default):
         default["services"][name]["environment"][f"{PREFIXES[name]}DATABASE_URL"]
         for name in ("converter", "submitter", "challenger")
     ]
+    urls.append(default["services"]["vm-worker"]["environment"]["VM_WORKER_QUEUE_URL"])
     assert sorted(url.rsplit("/", 1)[1] for url in urls) == sorted(created)  # one database each
+    runs = default["services"]["vm-worker"]["environment"]["VM_WORKER_RUNS_DIR"]
+    assert runs.startswith("/data/vm-worker/")  # on the volume every replica shares
 
 
 def test_every_build_context_dockerfile_and_file_they_name_exists():

@@ -3,3 +3,4 @@
 CREATE DATABASE converter;
 CREATE DATABASE submitter;
 CREATE DATABASE challenger;
+CREATE DATABASE vm_worker;  -- the vm-workers' job queue

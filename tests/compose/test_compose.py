@@ -277,6 +277,29 @@ def test_a_vm_worker_replica_killed_while_the_others_serve(stack):
     assert_lie_lost(stack, request_id, game_id)
     serving = [worker for worker in stack.project.containers("vm-worker") if worker.status == "running"]
     assert len(serving) == 2
-    for worker in serving:
-        port = worker.ports["8002/tcp"][0]["HostPort"]
-        assert stack.http.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+    urls = [f"http://127.0.0.1:{worker.ports['8002/tcp'][0]['HostPort']}" for worker in serving]
+    for url in urls:
+        assert stack.http.get(f"{url}/readyz").status_code == 200
+    assert_a_run_asked_of_one_replica_runs_once(stack, urls)
+
+
+def assert_a_run_asked_of_one_replica_runs_once(stack, urls: list[str]) -> None:
+    """The job queue: a run asked of one replica and queried through another is executed by one of them."""
+    executed = lambda: sum(metric(stack, url, "vm_worker_executions_total") for url in urls)  # noqa: E731
+    before = executed()
+    spin = next(p for p in stack.http.get(f"{urls[0]}/programs").json() if "spin" in p["name"])
+    request = {"program": {"root": spin["root"]}, "model": None, "input_base64": "", "step_limit": (1 << 28) + 7}
+    created = stack.http.post(f"{urls[0]}/executions", json=request)
+    assert created.status_code in (201, 202), created.text
+    location = created.headers["location"]
+    states = stack.http.post(f"{urls[1]}{location}/states", json={"steps": [1, 1 << 27]}, timeout=120)
+    again = stack.http.post(f"{urls[0]}{location}/states", json={"steps": [1, 1 << 27]}, timeout=120)
+    assert states.status_code == 200 and states.json() == again.json()
+    assert executed() == before + 1
+    log(f"a run of 2^28 steps asked of {urls[0]}, queried through {urls[1]}: executed once")
+
+
+def metric(stack, url: str, name: str) -> float:
+    """The metric's value, summed over its labels."""
+    lines = stack.http.get(f"{url}/metrics").text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith((name + " ", name + "{")))
