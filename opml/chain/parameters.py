@@ -39,7 +39,7 @@ def sized_for(
     *,
     steps_per_second: int = 150_000_000,
     transaction_seconds: int = 2,
-    query_seconds: int = 1,
+    query_seconds: int = 8,
     margin_seconds: int = 30,
 ) -> Parameters:
     """`base` with `max_step_limit`, its challenge window and clocks grown to cover a run of that many steps
@@ -49,8 +49,10 @@ def sized_for(
         clockBudget     >= T + R x (query + transaction) + margin   (an agent that lost its cache recomputes)
 
     The default rate is half of what the VM does here with the two cores shared (about 300M steps/s,
-    docs/benchmarks.md): a busy machine must not turn an honest challenger into a late one. Never shrinks
-    what `base` has. For MINILM_STEP_LIMIT the window is about 2.5 minutes and the clocks 3: the local
+    docs/benchmarks.md): a busy machine must not turn an honest challenger into a late one. A round's state
+    query is 8 s on average as measured on a MiniLM dispute here (about 70 s over 9 rounds: the first
+    round's 15 states, far apart in the run, take most of it on the vm-worker). Never shrinks
+    what `base` has. For MINILM_STEP_LIMIT the window is about 2.5 minutes and the clocks 4: the local
     default stays at 2^30 with a 20 s window, since every honest claim waits out its window."""
     run = math.ceil(max_step_limit / steps_per_second)
     rounds = 0

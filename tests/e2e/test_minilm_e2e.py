@@ -129,6 +129,10 @@ def test_a_sentence_becomes_a_final_embedding_and_a_deep_lie_loses(harness, mini
         shown.shape == (minilm.HIDDEN,) and shown.view(np.uint32).tolist() == expected.scores.view(np.uint32).tolist()
     )
     assert abs(report["result"]["norm"] - 1.0) < 1e-6 and report["result"]["predicted"] is None
+    # the challenger's explorer lists it as an embedding, not as the index of its largest element
+    (brief,) = [row for row in httpx.get(f"{harness.url('challenger')}/requests", timeout=30).json()["items"]
+                if row["id"] == request_id]  # fmt: skip
+    assert brief["embedding"] is True and brief["predicted"] is None and brief["status"] == "final"
 
     # The lie: disputed by the challenger agent down to the very step it starts at, in at most 9 rounds.
     (lie,) = claims_by(report, harness.address(LIAR))
