@@ -270,15 +270,21 @@ class Execution:
 
     # --- snapshots -------------------------------------------------------------------------
 
+    def snapshot_step_before(self, step: int) -> int:
+        """The step of the latest snapshot at or before `step`: where a query for `step` starts."""
+        return self._snapshot_before(step).step
+
     def machine_at(self, step: int) -> Machine:
         """The machine in the state after `step` instructions; valid until the next query."""
-        if step < 0:
-            raise ValueError("step must be non-negative")
-        index = bisect.bisect_right([s.step for s in self.snapshots], step) - 1
-        snapshot = self.snapshots[index]
+        snapshot = self._snapshot_before(step)
         machine = self._restore(snapshot)
         machine.run(step - snapshot.step)
         return machine
+
+    def _snapshot_before(self, step: int) -> Snapshot:
+        if step < 0:
+            raise ValueError("step must be non-negative")
+        return self.snapshots[bisect.bisect_right([s.step for s in self.snapshots], step) - 1]
 
     def _take_snapshot(self, tree: UpperTree | None = None) -> None:
         machine = self.machine

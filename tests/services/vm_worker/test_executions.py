@@ -17,7 +17,10 @@ from opml.models.formats import Prediction
 from opml.models.reference import predict
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
+from opml.vm.machine import Machine
 from opml.vm.merkle import keccak256
+from vm_worker.content import ExecutionSpec
+from vm_worker.executions import Job
 
 from .conftest import b64, hex0x, metric, running_worker, spin_request, unhex
 
@@ -210,3 +213,29 @@ def test_metrics_count_runs_steps_and_vm_time(worker, seed_execution):
     assert metric(worker, "vm_worker_vm_steps_total") >= seed_execution["result"]["steps"]
     assert metric(worker, "vm_worker_vm_seconds_total") > 0
     assert metric(worker, "vm_worker_cached_bytes") > 4_000_000  # a page table alone is 4 MiB
+
+
+def test_a_wide_round_starts_each_state_from_its_nearest_snapshot(monkeypatch):
+    """The first round of a long run asks for states spread over the whole trace: none of them may cost a
+    re-execution of the stretch between it and the previous one (a 1.6e10-step run took 45 s for a round)."""
+    limit = 1 << 24
+    execution = Execution(Program.from_file(built(SPIN.name)), snapshot_interval=1 << 16)
+    job = Job(ExecutionSpec(bytes(32), bytes(32), bytes(32), limit), execution)
+    job.finish(execution.run_bounded(limit), job.trace.final_claim())
+    executed = []
+    run = Machine.run
+    monkeypatch.setattr(
+        Machine, "run", lambda machine, steps, **kw: executed.append(steps) or run(machine, steps, **kw)
+    )
+    steps = interior_points(0, limit, 16)
+    hashes = job.state_hashes(steps)
+    assert sum(executed) < len(steps) * (1 << 16)  # at most a snapshot interval per state
+    monkeypatch.undo()
+    assert hashes == [execution.state_at(step).hash for step in steps]
+    narrow = list(range(5_000_000, 5_000_015))  # a late round: one restore, then forward step by step
+    executed.clear()
+    monkeypatch.setattr(
+        Machine, "run", lambda machine, steps, **kw: executed.append(steps) or run(machine, steps, **kw)
+    )
+    job.state_hashes(narrow)
+    assert sum(executed) == narrow[-1] - execution.snapshot_step_before(narrow[0])
