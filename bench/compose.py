@@ -3,7 +3,7 @@ takes to be ready, how big the images are, and one honest request through the co
 
     python bench/compose.py [--json] [--no-cold]
 
-Starts its own dockerd (tests/compose/engine.py: vfs, a private socket and data root under
+Starts its own dockerd (tests/compose/engine.py: overlay2, else vfs; a private socket and data root under
 /var/tmp/opml-docker) and stops it at the end. Prints its figures; the last line is one JSON object:
 - build_s.cold: every image built with an empty build cache (the base image is kept; --no-cold skips it)
 - build_s.warm: the same build again, nothing changed (every step from the cache)

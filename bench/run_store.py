@@ -4,7 +4,8 @@ costs compared with running it again.
     python bench/run_store.py [--json] [--minilm]
 
 For each model: the run's time, the saved run's size on disk, the seconds to save it and to load it into
-a fresh execution, and a state query on the loaded one. --minilm adds all-MiniLM-L6-v2 on a sentence of
+a fresh execution, and on the loaded one a state query and a dispute's first round (15 states spread
+over the whole run, k = 16). --minilm adds all-MiniLM-L6-v2 on a sentence of
 16 tokens (minutes). The last line is one JSON object.
 """
 
@@ -21,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "services" / "vm-worker"))
 
 from opml import resources  # noqa: E402
+from opml.game.dissection import interior_points  # noqa: E402
 from opml.guest import INFERENCE, built  # noqa: E402
 from opml.models import minilm  # noqa: E402
 from opml.models.formats import seed_model_bytes  # noqa: E402
@@ -29,6 +31,7 @@ from opml.vm.elf import Program  # noqa: E402
 from opml.vm.execution import Execution  # noqa: E402
 from vm_worker.runs import RunStore  # noqa: E402
 
+ARITY = 16
 SENTENCE = "A verified transformer on a blockchain."
 
 
@@ -54,6 +57,10 @@ def measure(program: Program, model: bytes, input: bytes, store: RunStore) -> di
     started = time.perf_counter()
     assert booted.state_at(middle) == ran.state_at(middle)
     query_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    for step in interior_points(0, result.steps, ARITY):  # a dispute's first round: states far apart
+        booted.state_at(step)
+    first_round_ms = (time.perf_counter() - started) * 1000
     (store.root / f"{execution_id.hex()}.run.npz").unlink()
     return {
         "steps": result.steps,
@@ -62,6 +69,7 @@ def measure(program: Program, model: bytes, input: bytes, store: RunStore) -> di
         "save_s": round(save_s, 3),
         "load_s": round(load_s, 3),
         "state_query_after_load_ms": round(query_ms, 1),
+        "first_round_ms": round(first_round_ms, 1),
     }
 
 

@@ -50,8 +50,8 @@ def sized_for(
 
     The default rate is half of what the VM does here with the two cores shared (about 300M steps/s,
     docs/benchmarks.md): a busy machine must not turn an honest challenger into a late one. A round's state
-    query is 8 s on average as measured on a MiniLM dispute here (about 70 s over 9 rounds: the first
-    round's 15 states, far apart in the run, take most of it on the vm-worker). Never shrinks
+    query is allowed 8 s: a first round of 15 states spread over a MiniLM run takes 0.26 s from the run's
+    snapshots (bench/run_store.py), so this leaves room for a worker busy with other runs. Never shrinks
     what `base` has. For MINILM_STEP_LIMIT the window is about 2.5 minutes and the clocks 4: the local
     default stays at 2^30 with a 20 s window, since every honest claim waits out its window."""
     run = math.ceil(max_step_limit / steps_per_second)
