@@ -108,7 +108,9 @@ def main() -> None:
         "snapshot_interval": execution.snapshot_interval,
         "snapshots": len(execution.snapshots),
     }
-    say(f"state at step       {figures['state_at_step_ms_median']:8.2f} ms median, {figures['state_at_step_ms_max']} max")
+    say(
+        f"state at step       {figures['state_at_step_ms_median']:8.2f} ms median, {figures['state_at_step_ms_max']} max"
+    )
     say(f"step proof          {figures['proof_ms_median']:8.2f} ms median")
     print(json.dumps(figures))
 

@@ -50,7 +50,8 @@ class GuestProgram:
 
 
 TEST_PROGRAMS = tuple(
-    GuestProgram(f"tests/{name}", (f"tests/{name}.c",)) for name in ("alu", "muldiv", "memory", "control", "syscalls", "trap")
+    GuestProgram(f"tests/{name}", (f"tests/{name}.c",))
+    for name in ("alu", "muldiv", "memory", "control", "syscalls", "trap")
 )
 BENCH_PROGRAMS = (GuestProgram("bench/mlp", ("bench/mlp.c",)),)
 # Never exits: requests for it end by their step limit.

@@ -21,7 +21,9 @@ def opml(*args: str) -> subprocess.CompletedProcess:
 def test_golden_writes_the_initial_state(tmp_path):
     input_file = tmp_path / "input.bin"
     input_file.write_bytes(b"\x01\x02\x03")
-    result = opml("vm", "golden", "-p", str(built("tests/alu")), "-i", str(input_file), "-o", str(tmp_path / "g"), "--json")
+    result = opml(
+        "vm", "golden", "-p", str(built("tests/alu")), "-i", str(input_file), "-o", str(tmp_path / "g"), "--json"
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     state = State.decode((tmp_path / "g" / "initial_state.bin").read_bytes())

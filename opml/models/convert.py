@@ -208,9 +208,7 @@ def fold_batch_norm(
     return folded.astype(np.float32), (base * scale + shift).astype(np.float32)
 
 
-def graph_from_module(
-    module: nn.Module, input_shape: tuple[int, ...], input_type: InputType = InputType.F32
-) -> Graph:
+def graph_from_module(module: nn.Module, input_shape: tuple[int, ...], input_type: InputType = InputType.F32) -> Graph:
     """Trace `module` (in eval mode) for one input of `input_shape` ([N] or [C, H, W])."""
     if not 1 <= len(input_shape) <= 3:
         raise UnsupportedModelError(f"input shape {input_shape}: give [N] or [C, H, W]")

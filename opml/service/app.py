@@ -162,7 +162,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = dict(error.headers or {})
         if error.status_code == 405:  # every method the path answers, not only the first route's
             headers["Allow"] = ", ".join(_methods_for(request.app, request.url.path))
-        return JSONResponse({"error": kind, "message": str(error.detail)}, status_code=error.status_code, headers=headers)
+        return JSONResponse(
+            {"error": kind, "message": str(error.detail)}, status_code=error.status_code, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -45,7 +45,9 @@ def runs():
 @pytest.mark.parametrize("execution", runs(), ids=["seed model", "wrong input", "mlp"])
 def test_initial_state_and_output_proof(layout, execution):
     roots = execution.region_roots()
-    onchain = layout.functions.initialStateHash(roots["program"], roots["input"], roots["model"], execution.program.entry)
+    onchain = layout.functions.initialStateHash(
+        roots["program"], roots["input"], roots["model"], execution.program.entry
+    )
     assert bytes(onchain.call()) == execution.initial_state.hash
 
     result = execution.run()

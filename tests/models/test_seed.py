@@ -53,7 +53,9 @@ def test_reference_matches_pytorch(seed_model, input_7):
     rng = np.random.default_rng(3)
     for image in [input_7] + [random_u8(rng, 784) for _ in range(20)]:
         with torch.no_grad():
-            expected = torch.softmax(model(torch.tensor(np.frombuffer(image, np.uint8), dtype=torch.float32)[None]), 1)[0]
+            expected = torch.softmax(model(torch.tensor(np.frombuffer(image, np.uint8), dtype=torch.float32)[None]), 1)[
+                0
+            ]
         got = predict(seed_model, image)
         assert got.predicted == int(expected.argmax())
         np.testing.assert_allclose(got.scores, expected.numpy(), atol=1e-5)

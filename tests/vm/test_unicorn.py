@@ -150,7 +150,9 @@ def test_random_instructions_match_unicorn():
     for case in range(2000):
         word, registers = random_instruction(rng)
         address = 0x0010_0000 + 16 * case  # fresh code for unicorn's translation cache
-        machine = relocate_stack_and_heap(machine_with([word, NOP], registers, memory={SCRATCH - 64: scratch}, base=address))
+        machine = relocate_stack_and_heap(
+            machine_with([word, NOP], registers, memory={SCRATCH - 64: scratch}, base=address)
+        )
         code = word.to_bytes(4, "big") + NOP.to_bytes(4, "big")
         peer = UnicornPeer(Program(address, (Segment(address, code, len(code)),), b""))
         peer.uc.mem_write(SCRATCH - 64, scratch)
