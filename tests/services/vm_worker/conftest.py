@@ -95,5 +95,5 @@ def spin_request(spin_root: bytes, step_limit: int) -> dict:
 
 def metric(url: str, name: str) -> float:
     """The metric's value, summed over its labels."""
-    lines = httpx.get(f"{url}/metrics").text.splitlines()
+    lines = httpx.get(f"{url}/metrics", timeout=30).text.splitlines()
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith((name + " ", name + "{")))

@@ -97,7 +97,7 @@ def runs_executed(urls: list[str]) -> float:
 
 def test_a_long_run_asked_through_one_replica_and_queried_through_the_other_runs_once(replicas, spin_root):
     urls, balancer = replicas
-    created = httpx.post(f"{balancer.url}/executions", json=spin_request(spin_root, LONG_RUN))
+    created = httpx.post(f"{balancer.url}/executions", json=spin_request(spin_root, LONG_RUN), timeout=60)
     assert created.status_code == 202, created.text
     assert created.json()["status"] in ("queued", "running")
     location = created.headers["location"]
@@ -113,7 +113,7 @@ def test_a_long_run_asked_through_one_replica_and_queried_through_the_other_runs
     local = Execution(Program.from_file(built(SPIN.name)))
     assert hashes[:2] == [local.state_at(1).hash, local.state_at(12_345).hash]
     assert hashes[-1] == unhex(polled["result"]["final_state_hash"])
-    proofs = [httpx.get(f"{url}{location}/proof", params={"step": 12_345}).json() for url in urls]
+    proofs = [httpx.get(f"{url}{location}/proof", params={"step": 12_345}, timeout=60).json() for url in urls]
     assert proofs[0] == proofs[1] == local.proof_at(12_345).to_json()
     assert seen_running_elsewhere, "progress of the run was visible while it ran"
     assert runs_executed(urls) == 1
@@ -124,7 +124,7 @@ def test_the_same_run_asked_of_both_replicas_at_once_runs_once(replicas, spin_ro
     urls, _ = replicas
     request = spin_request(spin_root, 1 << 26)
     with ThreadPoolExecutor(4) as pool:
-        created = list(pool.map(lambda url: httpx.post(f"{url}/executions", json=request), urls * 2))
+        created = list(pool.map(lambda url: httpx.post(f"{url}/executions", json=request, timeout=60), urls * 2))
     assert {response.json()["id"] for response in created} == {created[0].json()["id"]}
     location = created[0].headers["location"]
     finals = [httpx.get(f"{url}{location}", timeout=30) for url in urls]
@@ -157,6 +157,7 @@ def test_a_run_whose_replica_is_killed_is_taken_over_by_another(tmp_path, queue_
         "VM_WORKER_QUEUE_URL": queue_url,
         "VM_WORKER_CONVERTER_URL": "",
         "VM_WORKER_MAX_STEP_LIMIT": str(1 << 40),
+        "VM_WORKER_WAIT_SECONDS": "0.2",
     }
     doomed = ServiceProcess("doomed", "vm_worker", env, f"http://127.0.0.1:{port}", echo=False)
     try:
@@ -165,8 +166,8 @@ def test_a_run_whose_replica_is_killed_is_taken_over_by_another(tmp_path, queue_
             assert doomed.alive() and time.monotonic() - started < 60, "\n".join(doomed.lines)
             time.sleep(0.1)
         request = spin_request(spin_root, 1 << 31)  # over ten seconds of VM time: killed long before its end
-        created = httpx.post(f"{doomed.url}/executions", json=request).json()
-        while (seen := httpx.get(f"{doomed.url}/executions/{created['id']}").json())["steps_done"] == 0:
+        created = httpx.post(f"{doomed.url}/executions", json=request, timeout=60).json()
+        while (seen := httpx.get(f"{doomed.url}/executions/{created['id']}", timeout=60).json())["steps_done"] == 0:
             assert seen["status"] in ("queued", "running")
         doomed.kill()
     finally:
