@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -47,6 +48,8 @@ T = TypeVar("T")
 
 PROGRESS_REPORT_SECONDS = 1.0  # how often a queued run tells the other replicas how far it is
 WATCH_SECONDS = 0.2  # how often replicas look in the run store for the runs they wait for
+RETRY_OPEN_SECONDS = 2.0  # how often a replica tries to reach the job queue until it can
+REDEFER_SECONDS = 60.0  # a run waited for this long without progress is asked of the queue again
 
 TREE_NODE_BYTES = 160  # a 32-byte hash in a dict, as Python holds it
 
@@ -71,6 +74,8 @@ class Job:
         self.steps_done = 0
         self.started = False  # the run has begun, here or (with a queue) on some replica
         self.enqueued = False  # with a queue: its run has been deferred to it
+        self.taken = False  # with a queue: this replica runs it or loads its saved run (never both)
+        self.progress_seen_at = time.monotonic()  # with a queue: when the run last showed progress
         self.result: RunResult | None = None
         self.claim: FinalClaim | None = None
         self.error: str | None = None
@@ -86,6 +91,8 @@ class Job:
         return Status.RUNNING if self.started else Status.QUEUED
 
     def finish(self, result: RunResult, claim: FinalClaim) -> None:
+        if self.finished.done():
+            return
         self.result, self.claim, self.steps_done = result, claim, claim.steps
         self.finished.set_result(None)
 
@@ -95,6 +102,8 @@ class Job:
         self.finish(self.execution.run_bounded(self.spec.step_limit), self.trace.final_claim())
 
     def fail(self, error: str) -> None:
+        if self.finished.done():
+            return
         self.error = error
         self.finished.set_result(None)
 
@@ -202,15 +211,30 @@ class ExecutionPool:
         self.run_store: RunStore | None = None
         self._waiting: dict[bytes, Job] = {}
         self._watcher: threading.Thread | None = None
+        self._opening: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         if settings.queue_url is not None:
             self.queue = RunQueue(settings.queue_url, self.run_queued, concurrency=settings.threads)
             self.run_store = RunStore(settings.runs_dir or settings.store_dir / "runs")
             self._watcher = threading.Thread(target=self._watch, name="vm-watch", daemon=True)
 
     async def start(self) -> None:
+        """With a queue: open it in the background once the VM is warm (a replica takes no job it cannot run
+        yet); /readyz says ready when its worker runs."""
         if self.queue is not None:
-            await self.queue.start()
+            self._loop = asyncio.get_running_loop()
             self._watcher.start()
+            self._opening = asyncio.create_task(self._open_queue())
+
+    async def _open_queue(self) -> None:
+        await asyncio.wrap_future(self._warm)
+        while True:
+            try:
+                await self.queue.start()
+                return
+            except Exception as error:  # the database not up yet: keep trying, /readyz says not ready
+                log.warning("the job queue is unreachable; retrying", error=str(error))
+                await asyncio.sleep(RETRY_OPEN_SECONDS)
 
     def programs(self) -> ProgramCatalog:
         """The built-in programs, once the VM is warm; until then Unavailable (503), as /readyz says."""
@@ -223,6 +247,10 @@ class ExecutionPool:
         threads are joined."""
         self._closing.set()
         if self.queue is not None:
+            if self._opening is not None:
+                self._opening.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._opening
             await self.queue.stop()
         await asyncio.to_thread(self._runs.shutdown, wait=True)
         await asyncio.to_thread(self._queries.shutdown, wait=True)
@@ -307,9 +335,9 @@ class ExecutionPool:
         is loaded from the run store if some replica has run it, else waits for the queue)."""
         with self._admitting:
             held = self.cache.get(spec.id)
-            if held is not None:
+            if held is not None and not (self.queue is not None and held.error is not None):
                 self.metrics.cache_hits.inc()
-                return held
+                return held  # (with a queue, a failed run asked for again is tried again)
             running = self.cache.running_bytes()
             if running and running + footprint(execution) > self.settings.cache_bytes:
                 raise Unavailable(f"busy: the runs in progress hold {running} bytes of {self.settings.cache_bytes}")
@@ -376,22 +404,57 @@ class ExecutionPool:
 
     async def run_queued(self, execution_id: bytes) -> None:
         """The queue's task: run the execution here and save the run for every replica, unless some replica
-        has run it already."""
-        if self.run_store.has_run(execution_id):
+        has run it already. What cannot be done now goes back to the queue; a run that cannot be rebuilt
+        from the store is reported failed to the replicas waiting for it."""
+        if self._closing.is_set():
+            raise RunInterrupted(f"this replica is stopping: 0x{execution_id.hex()} goes back to the queue")
+        try:
+            job = await self._on_query_thread(self._job_to_run, execution_id)
+        except (Unavailable, OSError) as error:
+            raise RunInterrupted(f"0x{execution_id.hex()} cannot run here now: {error}") from error
+        except Exception as error:
+            log.exception("a queued run cannot be rebuilt", execution=execution_id.hex())
+            self.run_store.report_failure(execution_id, f"{type(error).__name__}: {error}")
             return
-        with self._admitting:
-            job = self.cache.get(execution_id)
-            if job is not None and job.finished.done():
-                return  # loaded from the store meanwhile
-            self._waiting.pop(execution_id, None)  # this replica runs it: nothing to watch for
         if job is None:
-            spec, execution = await self._on_query_thread(self._rebuilt, execution_id)
-            job = Job(spec, execution)
-            job.enqueued = True
-            self.cache.add(job)
+            return
         await asyncio.wrap_future(self._runs.submit(self._run, job))
         if job.claim is None and self._closing.is_set():
             raise RunInterrupted(f"this replica stopped during the run of 0x{execution_id.hex()}")
+
+    def _job_to_run(self, execution_id: bytes) -> Job | None:
+        """The job this replica will run for the queue, taken so the watcher never loads it meanwhile; None
+        if there is nothing to run (a replica ran it already)."""
+        if self.run_store.has_run(execution_id):
+            return None
+        job = self._take_held(execution_id)
+        if job is not False:
+            return job
+        spec, execution = self._rebuilt(execution_id)  # outside the lock: booting a large model takes a while
+        job = self._take_held(execution_id)
+        if job is not False:
+            return job
+        with self._admitting:
+            running = self.cache.running_bytes()
+            if running and running + footprint(execution) > self.settings.cache_bytes:
+                raise Unavailable(f"busy: the runs in progress hold {running} bytes of {self.settings.cache_bytes}")
+            job = Job(spec, execution)
+            job.enqueued = job.taken = True
+            self.cache.add(job)  # (replaces a failed job of the same id)
+            return job
+
+    def _take_held(self, execution_id: bytes) -> Job | None | bool:
+        """The job held for `execution_id` if this replica may run it (taken now), None if it is done or
+        taken already, False if none is held (or only a failed one)."""
+        with self._admitting:
+            held = self.cache.get(execution_id)
+            if held is None or held.error is not None:
+                return False
+            if held.taken or held.claim is not None:
+                return None
+            held.taken = True
+            self._waiting.pop(execution_id, None)
+            return held
 
     def _watch(self) -> None:
         """Follow the runs this replica waits for in the shared store: progress while another replica runs
@@ -400,7 +463,7 @@ class ExecutionPool:
             for execution_id, job in list(self._waiting.items()):
                 try:
                     self._look_up(job)
-                except Exception as error:  # a bad saved run must not stop the watcher
+                except Exception as error:  # a bad saved run (or anything else) must not stop the watcher
                     log.exception("loading a saved run failed", execution=execution_id.hex())
                     job.fail(f"loading the saved run failed: {type(error).__name__}: {error}")
                 if job.finished.done():
@@ -408,21 +471,29 @@ class ExecutionPool:
 
     def _look_up(self, job: Job) -> None:
         execution_id = job.spec.id
-        if execution_id not in self._waiting:
-            return  # the queue gave its run to this replica meanwhile
         if self.run_store.has_run(execution_id):
+            with self._admitting:
+                if job.taken:
+                    return  # the queue gave its run to this replica meanwhile
+                job.taken = True
+                self._waiting.pop(execution_id, None)
             with job.machine_lock:
                 job.finish_from(self.run_store.load_run(execution_id))
             self.metrics.runs_loaded.inc()
             self.cache.resize(job)
             return
         progress = self.run_store.progress(execution_id)
-        if progress is None:
-            return
-        if progress.error is not None:
+        if progress is not None and progress.error is not None:
             job.fail(progress.error)
-        else:
+            return
+        if progress is not None and progress.steps != job.steps_done:
             job.started, job.steps_done = True, progress.steps
+            job.progress_seen_at = time.monotonic()
+        elif time.monotonic() - job.progress_seen_at > REDEFER_SECONDS:
+            # No sign of the run for a while (its queue job lost, or given up after its retries): ask again.
+            # If it still waits in the queue, this is a no-op (its queueing lock).
+            job.progress_seen_at = time.monotonic()
+            asyncio.run_coroutine_threadsafe(self.queue.enqueue(execution_id), self._loop)
 
 
 def warm_up() -> ProgramCatalog:

@@ -29,14 +29,16 @@ log = get_logger("vm_worker.queue")
 QUEUE = "vm-runs"
 SCHEMA_LOCK = 0x6F706D6C  # the advisory lock under which one replica installs the queue's tables
 POLL_SECONDS = 1.0  # how often a worker looks for jobs when no notification came (a fallback)
-INTERRUPTED_RETRIES = 5  # times a run given back by stopping replicas is taken up again
+INTERRUPTED_RETRIES = 20  # times a run given back (a replica stopping, busy or warming up) is taken up again
 HEARTBEAT_SECONDS = 2.0  # how often a worker tells the queue it is alive
-STALLED_SECONDS = 10.0  # a worker silent this long is dead: its jobs are given back
+STALLED_SECONDS = 30.0  # a worker silent this long is dead: its jobs are given back
 SWEEP_SECONDS = 5.0  # how often each replica looks for the jobs of dead workers
+RESTART_SECONDS = 2.0  # the pause before the queue's worker loop starts again after it failed
 
 
 class RunInterrupted(Exception):
-    """The replica stopped before the run ended: the job goes back to the queue."""
+    """The replica could not run it now (stopping, warming up, a dependency away): the job goes back to the
+    queue, for this replica or another."""
 
 
 class RunQueue:
@@ -64,26 +66,34 @@ class RunQueue:
         await asyncio.to_thread(ensure_database, self.url)
         await self.app.open_async()
         await _install_schema_once(self.url, self.app)
-        self._worker = asyncio.create_task(
-            self.app.run_worker_async(
-                queues=[QUEUE],
-                concurrency=self.concurrency,
-                name=f"vm-worker@{socket.gethostname()}",
-                install_signal_handlers=False,
-                fetch_job_polling_interval=POLL_SECONDS,
-                update_heartbeat_interval=HEARTBEAT_SECONDS,
-                stalled_worker_timeout=STALLED_SECONDS,
-                delete_jobs="successful",
-            )
-        )
+        self._worker = asyncio.create_task(self._work())
         self._sweeper = asyncio.create_task(self._give_back_stalled_jobs())
 
+    async def _work(self) -> None:
+        """Work the queue; if the worker fails (the database away longer than its pool waits), start again."""
+        while True:
+            try:
+                await self.app.run_worker_async(
+                    queues=[QUEUE],
+                    concurrency=self.concurrency,
+                    name=f"vm-worker@{socket.gethostname()}",
+                    install_signal_handlers=False,
+                    fetch_job_polling_interval=POLL_SECONDS,
+                    update_heartbeat_interval=HEARTBEAT_SECONDS,
+                    stalled_worker_timeout=STALLED_SECONDS,
+                    delete_jobs="successful",
+                )
+            except Exception as error:
+                log.warning("the queue's worker stopped; starting it again", error=str(error))
+            await asyncio.sleep(RESTART_SECONDS)
+
     async def stop(self) -> None:
-        """Stop taking jobs; the run in progress (told to stop by the pool) is given back as a retry."""
-        for task in (self._sweeper, self._worker):
+        """Stop taking jobs (the worker first, so nothing new starts); the run in progress, told to stop by
+        the pool, is given back as a retry."""
+        for task in (self._worker, self._sweeper):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.app.close_async()
 
@@ -103,17 +113,23 @@ class RunQueue:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                for job in await manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED_SECONDS):
-                    log.warning("giving back the run of a dead worker", job=job.id, lock=job.lock)
-                    try:
-                        await manager.retry_job(job)
-                    except UniqueViolation:  # the run was asked for again meanwhile: that job takes over
-                        await manager.finish_job(job, status=procrastinate.jobs.Status.ABORTED, delete_job=True)
+                stalled = await manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED_SECONDS)
             except Exception as error:  # the database away for a moment: try again next time
                 log.warning("looking for stalled jobs failed", error=str(error))
+                continue
+            for job in stalled:
+                log.warning("giving back the run of a dead worker", job=job.id, lock=job.lock)
+                try:
+                    await manager.retry_job(job)
+                except UniqueViolation:  # the run was asked for again meanwhile: that job takes over
+                    await manager.finish_job(job, status=procrastinate.jobs.Status.ABORTED, delete_job=True)
+                except Exception as error:  # another replica gave it back first, or the database went away
+                    log.info("could not give back a stalled job", job=job.id, error=str(error))
 
     async def check(self) -> None:
-        """Readiness: the queue's database answers."""
+        """Readiness: the queue's worker is running and its database answers."""
+        if self._worker is None or self._worker.done():
+            raise RuntimeError("the queue's worker is not running")
         if not await self.app.check_connection_async():
             raise RuntimeError("the queue's tables are missing")
 

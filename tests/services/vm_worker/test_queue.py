@@ -17,8 +17,10 @@ import pytest
 from opml.guest import SPIN, built
 from opml.service.testing import free_port
 from opml.stack import ServiceProcess
+from opml.vm import execution as execution_module
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
+from vm_worker.runs import RunStore
 
 from .conftest import metric, running_worker, spin_request, unhex
 
@@ -179,3 +181,24 @@ def test_a_run_whose_replica_is_killed_is_taken_over_by_another(tmp_path, queue_
             assert time.monotonic() - taken_over < 300
         assert polled["result"]["steps"] == 1 << 31 and not polled["result"]["exited"]
         assert metric(survivor, "vm_worker_executions_total") == 1
+
+
+def test_a_thinned_run_survives_the_run_store_round_trip(tmp_path, monkeypatch):
+    """Past MAX_SNAPSHOTS the run keeps every other snapshot: what is saved, written, read and restored
+    must still give every state and proof of a fresh execution."""
+    monkeypatch.setattr(execution_module, "MAX_SNAPSHOTS", 8)
+    program = Program.from_file(built(SPIN.name))
+    store = RunStore(tmp_path)
+    for limit, key in ((50_000, b"\x01" * 32), (77_777, b"\x02" * 32)):
+        ran = Execution(program, snapshot_interval=1_000)
+        ran.run_bounded(limit)
+        assert ran.snapshot_interval > 1_000  # thinned
+        store.save_run(key, ran.saved_run())
+        restored = Execution(program)
+        restored.restore_run(store.load_run(key))
+        assert restored.run_bounded(limit) == ran.run_bounded(limit)
+        fresh = Execution(program, snapshot_interval=limit + 1)
+        for step in (0, 999, 1_000, limit // 2 + 3, limit - 1, limit):
+            assert restored.state_at(step) == fresh.state_at(step), step
+            if step < limit:
+                assert restored.proof_at(step) == fresh.proof_at(step), step
