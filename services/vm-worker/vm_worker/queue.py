@@ -95,7 +95,8 @@ class RunQueue:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        await self.app.close_async()
+        with contextlib.suppress(Exception):  # never opened (the database never came), or already gone
+            await self.app.close_async()
 
     async def enqueue(self, execution_id: bytes) -> None:
         """Ask for the run of `execution_id`, unless it waits in the queue already."""
@@ -104,6 +105,8 @@ class RunQueue:
             await self._task.configure(lock=key, queueing_lock=key).defer_async(execution_id=key)
         except AlreadyEnqueued:
             pass
+        except procrastinate.exceptions.AppNotOpen:
+            raise Unavailable("the job queue is not open yet; retry when /readyz says ready") from None
         except (psycopg.Error, procrastinate.exceptions.ConnectorException) as error:
             raise Unavailable(f"the job queue is unreachable: {error}") from error
 

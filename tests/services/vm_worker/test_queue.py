@@ -202,3 +202,15 @@ def test_a_thinned_run_survives_the_run_store_round_trip(tmp_path, monkeypatch):
             assert restored.state_at(step) == fresh.state_at(step), step
             if step < limit:
                 assert restored.proof_at(step) == fresh.proof_at(step), step
+
+
+def test_a_replica_whose_queue_is_unreachable_is_not_ready_and_still_stops(tmp_path):
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/vm_queue"
+    with running_worker(tmp_path, queue_url=unreachable, wait_ready=False) as url:
+        deadline = time.monotonic() + 60
+        while "failing" not in (checks := httpx.get(f"{url}/readyz", timeout=30).json()["checks"]).get("queue", ""):
+            assert time.monotonic() < deadline, checks
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/readyz", timeout=30).status_code == 503
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 10
