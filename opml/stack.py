@@ -102,6 +102,17 @@ class ServiceProcess:
         except httpx.HTTPError:
             return False
 
+    def wait_ready(self, timeout: float) -> None:
+        """Wait for /readyz; Unavailable with its last log lines if it exits first or is not ready in time."""
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if not self.alive():
+                tail = "\n".join(list(self.lines)[-20:])
+                raise Unavailable(f"{self.name} exited while starting:\n{tail}")
+            if time.monotonic() > deadline:
+                raise Unavailable(f"not ready after {timeout:.0f} s: {self.name}")
+            time.sleep(0.2)
+
     def stop(self, timeout: float = 15.0) -> None:
         if not self.alive():
             return
@@ -206,19 +217,11 @@ class Stack:
         return env
 
     def wait_ready(self, timeout: float = 120.0, names: list[str] | None = None) -> None:
+        """Every service (started together, so waiting for them one by one takes no longer) ready within
+        `timeout` seconds in all."""
         deadline = time.monotonic() + timeout
-        waiting = list(names or self.services)
-        while waiting:
-            for name in list(waiting):
-                service = self.services[name]
-                if not service.alive():
-                    tail = "\n".join(list(service.lines)[-20:])
-                    raise Unavailable(f"{name} exited while starting:\n{tail}")
-                if service.ready():
-                    waiting.remove(name)
-            if waiting and time.monotonic() > deadline:
-                raise Unavailable(f"not ready after {timeout:.0f} s: {', '.join(waiting)}")
-            time.sleep(0.2)
+        for name in names or self.services:
+            self.services[name].wait_ready(max(0.0, deadline - time.monotonic()))
 
     def pids(self) -> list[int]:
         pids = [service.pid for service in self.services.values()]

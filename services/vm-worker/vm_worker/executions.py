@@ -424,37 +424,31 @@ class ExecutionPool:
 
     def _job_to_run(self, execution_id: bytes) -> Job | None:
         """The job this replica will run for the queue, taken so the watcher never loads it meanwhile; None
-        if there is nothing to run (a replica ran it already)."""
+        if there is nothing to run (a replica ran it already, or this one runs or loads it)."""
         if self.run_store.has_run(execution_id):
             return None
-        job = self._take_held(execution_id)
-        if job is not False:
-            return job
-        spec, execution = self._rebuilt(execution_id)  # outside the lock: booting a large model takes a while
-        job = self._take_held(execution_id)
-        if job is not False:
-            return job
-        with self._admitting:
-            running = self.cache.running_bytes()
-            if running and running + footprint(execution) > self.settings.cache_bytes:
-                raise Unavailable(f"busy: the runs in progress hold {running} bytes of {self.settings.cache_bytes}")
-            job = Job(spec, execution)
-            job.enqueued = job.taken = True
-            self.cache.add(job)  # (replaces a failed job of the same id)
-            return job
-
-    def _take_held(self, execution_id: bytes) -> Job | None | bool:
-        """The job held for `execution_id` if this replica may run it (taken now), None if it is done or
-        taken already, False if none is held (or only a failed one)."""
-        with self._admitting:
-            held = self.cache.get(execution_id)
-            if held is None or held.error is not None:
-                return False
-            if held.taken or held.claim is not None:
-                return None
-            held.taken = True
-            self._waiting.pop(execution_id, None)
-            return held
+        built: tuple[ExecutionSpec, Execution] | None = None
+        while True:
+            with self._admitting:
+                held = self.cache.get(execution_id)
+                if held is not None and held.error is None:  # (a failed job is replaced)
+                    if held.taken or held.claim is not None:
+                        return None
+                    held.taken = True
+                    self._waiting.pop(execution_id, None)
+                    return held
+                if built is not None:
+                    spec, execution = built
+                    running = self.cache.running_bytes()
+                    if running and running + footprint(execution) > self.settings.cache_bytes:
+                        raise Unavailable(
+                            f"busy: the runs in progress hold {running} bytes of {self.settings.cache_bytes}"
+                        )
+                    job = Job(spec, execution)
+                    job.enqueued = job.taken = True
+                    self.cache.add(job)
+                    return job
+            built = self._rebuilt(execution_id)  # outside the lock: booting a large model takes a while
 
     def _watch(self) -> None:
         """Follow the runs this replica waits for in the shared store: progress while another replica runs
