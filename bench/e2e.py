@@ -9,8 +9,19 @@ Prints its figures; the last line is one JSON object:
 - requests_per_min: honest requests sent for 30 s by 3 clients, every one of them final
 - recovery_s: the challenger killed (SIGKILL) mid-game while it is to move, to its next move
   after a restart (the restart's process start included)
+- against the clocks, over every move the honest agents make in several disputes at once (3 requests
+  a lying submitter claims wrongly, each lie disputed by the challenger and by the honest submitter, and
+  a faulty challenger disputing every claim, the honest ones defended by the honest submitter):
+  move_latency_ms_p50 and _p99 (the opponent's move mined to ours mined, by wall clock: a watcher
+  notes when each block appears),
+  challenge_latency_ms_p99 (the claim mined to its challenge mined), min_deadline_margin_s (the least
+  time left on the mover's clock, or in the claim's window, when an action was mined); measured on
+  the idle machine and again with a CPU hog beside it (one busy process per core, started and
+  stopped here): the same fields with `_loaded`, and honest_won_by_step_loaded (every game of the
+  loaded run won by the honest side at the final step, not by a timeout of its own)
 Targets: dispute_wall_s <= 15 (the seed's whole challenge takes about 2 minutes on a local
-chain), requests_per_min >= 300, recovery_s <= 5. Finishes in under 180 s.
+chain), requests_per_min >= 300, recovery_s <= 5, move_latency_ms_p99 <= 1000 and
+move_latency_ms_p99_loaded <= 2000. Finishes in about 5 minutes.
 """
 
 from __future__ import annotations
@@ -18,6 +29,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -30,8 +43,10 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from opml.agents.timing import BlockWatch, game_timeline  # noqa: E402
 from opml.chain.anvil import dev_key  # noqa: E402
-from opml.chain.registry import Parameters  # noqa: E402
+from opml.chain.events import EventReader  # noqa: E402
+from opml.chain.registry import GameStatus, Parameters, Registry  # noqa: E402
 from opml.resources import seed_model_dir  # noqa: E402
 from opml.stack import Stack, StackConfig  # noqa: E402
 
@@ -39,6 +54,7 @@ PARAMETERS = Parameters(challenge_window=8, clock_budget=30)
 SEVEN = (seed_model_dir() / "input_7.bin").read_bytes()
 LIAR_ADDRESS = Account.from_key(dev_key(3)).address
 LIAR_ENV = {"SUBMITTER_DEV_ACCOUNT": "3", "SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": "977000"}
+DISPUTER_ENV = {"CHALLENGER_DEV_ACCOUNT": "4", "CHALLENGER_FAULT_DISPUTE_HONEST": "true"}
 
 
 class Bench:
@@ -156,6 +172,129 @@ class Bench:
             self.stack.services.pop("liar", None)
 
 
+    # --- against the clocks --------------------------------------------------------------------------
+
+    def deadlines(self, requests: int = 3) -> dict:
+        """Several disputes at once, every move of the honest agents timed (see the module docstring). On each
+        of `requests` requests a lying submitter claims wrongly (the challenger and the honest submitter
+        dispute it: their selects and final steps are timed) and a faulty challenger disputes every claim,
+        the honest one included (the honest submitter's bisections and final steps are timed): four games
+        a request."""
+        registry = Registry(_w3(self.stack), self.stack.deployment.registry)
+        start_block = registry.w3.eth.block_number
+        honest = {Account.from_key(dev_key(account)).address for account in (1, 2)}
+        faulty = [self.stack.start_service("liar", "submitter", LIAR_ENV),
+                  self.stack.start_service("disputer", "challenger", DISPUTER_ENV)]  # fmt: skip
+        try:
+            with BlockWatch(registry.w3) as watch:
+                salt = registry.w3.eth.block_number % 251
+                request_ids = [self.request(SEVEN[:-2] + bytes([salt, index])) for index in range(requests)]
+                games = self.until(lambda: _games_over(self, request_ids, 4 * requests), 240, 0.2)
+                seen = dict(watch.seen)
+        finally:
+            for service in faulty:
+                service.stop()
+                self.stack.services.pop(service.name, None)
+        events, _ = EventReader(registry.w3, registry.contract).read(start_block, timestamps=True)
+        parameters = self.stack.config.parameters
+        claims = {event.args["claimId"]: event for event in events if event.name == "ClaimSubmitted"}
+        latencies, challenges, margins, by_step = [], [], [], True
+        for game_id in games:
+            game = registry.game(game_id)
+            defender = registry.claim(game.claim_id).claimant
+            moves = [event for event in events if event.args.get("gameId") == game_id and event.name in MOVES]
+            claim = claims[game.claim_id]
+            timeline = game_timeline(moves, claim.block_timestamp, parameters.challenge_window, parameters.clock_budget)
+            previous = claim
+            for event, timing in zip(moves, timeline, strict=True):
+                mover = _mover(registry, event, game.challenger, defender)
+                # a party's own moves: not another game's `timeout` swept by a bystander when a clock ran out
+                if mover in honest and mover in (game.challenger, defender) and not _is_timeout(registry, event):
+                    latency = _ms(seen.get(previous.block_number), seen.get(event.block_number))
+                    (challenges if event.name == "GameStarted" else latencies).append(latency)
+                    if os.environ.get("OPML_BENCH_DEBUG") and latency is not None and latency > 1500:
+                        print(f"slow: game {game_id} {previous.name}@{previous.block_number} -> {event.name}@"
+                              f"{event.block_number} by {mover[:8]} {latency} ms", file=sys.stderr)
+                    if event.name != "GameEnded":
+                        margins.append(timing.left)
+                previous = event
+            if game.challenger in honest or defender in honest:  # not the two faulty ones' game
+                honest_side_won = (game.challenger in honest) == (game.status == GameStatus.CHALLENGER_WON)
+                by_step &= honest_side_won and game.hi - game.lo == 1
+        latencies = sorted(value for value in latencies if value is not None)
+        return {
+            "move_latency_ms_p50": _percentile(latencies, 50),
+            "move_latency_ms_p99": _percentile(latencies, 99),
+            "challenge_latency_ms_p99": _percentile(sorted(v for v in challenges if v is not None), 99),
+            "min_deadline_margin_s": min(margins),
+            "moves_timed": len(latencies),
+            "honest_won_by_step": by_step,
+        }
+
+
+def _is_timeout(registry: Registry, event) -> bool:
+    if event.name != "GameEnded":
+        return False
+    data = registry.w3.eth.get_transaction(event.tx_hash)["input"]
+    return registry.contract.decode_function_input(data)[0].fn_name == "timeout"
+
+
+def _mover(registry: Registry, event, challenger: str, defender: str) -> str:
+    if event.name in ("GameStarted", "SegmentSelected"):
+        return challenger
+    if event.name == "Bisected":
+        return defender
+    return registry.w3.eth.get_transaction(event.tx_hash)["from"]  # a resolve or a timeout: anyone's
+
+
+MOVES = ("GameStarted", "Bisected", "SegmentSelected", "GameEnded")
+
+
+def _w3(stack: Stack):
+    from opml.chain.client import connect
+
+    return connect(stack.rpc_url)
+
+
+def _games_over(bench: Bench, request_ids: list[int], count: int) -> list[int] | None:
+    games = [game for request_id in request_ids for game in bench.report(request_id).get("games", [])]
+    if len(games) >= count and all(game["status"] != "active" for game in games):
+        return sorted(game["id"] for game in games)
+    return None
+
+
+def _ms(first: float | None, second: float | None) -> float | None:
+    return None if first is None or second is None else round((second - first) * 1000, 1)
+
+
+def _percentile(values: list[float], percent: float) -> float | None:
+    if not values:
+        return None
+    index = min(len(values) - 1, max(0, round(percent / 100 * len(values) + 0.5) - 1))
+    return values[index]
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+class CpuHog:
+    """One busy process per core, for as long as the block lasts."""
+
+    def __enter__(self) -> CpuHog:
+        self.processes = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(os.cpu_count() or 1)]
+        for process in self.processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join(5)
+
+
 def _claimed_by(report: dict, address: str) -> bool:
     return any(claim["claimant"] == address for claim in report.get("claims", []))
 
@@ -179,6 +318,9 @@ def main() -> None:
         bench = Bench(stack)
         figures = {"honest_request_s": round(bench.honest_request_s(), 2)}
         figures |= bench.lie_disputed()
+        figures |= bench.deadlines()
+        with CpuHog():
+            figures |= {f"{name}_loaded": value for name, value in bench.deadlines().items()}
         figures["recovery_s"] = bench.recovery_s()
         figures["requests_per_min"] = round(bench.requests_per_min(), 1)
     figures["bench_s"] = round(time.monotonic() - started, 1)

@@ -24,3 +24,17 @@ class AgentMetrics:
         self.nonce = m.gauge("nonce", "The next nonce of the agent's key")
         self.balance = m.gauge("balance_wei", "The agent's account balance")
         self.block_lag = m.gauge("block_lag", "Blocks between the chain's safe head and the agent's cursor")
+        self.margin = m.histogram(
+            "agent_deadline_margin_seconds",
+            "Chain seconds left before the deadline (a clock's end, a window's end) when an action was mined",
+            buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, float("inf")),
+        )
+        self.move_latency = m.histogram(
+            "agent_move_latency_seconds",
+            "Seconds from seeing the opponent's move to this agent's answer mined",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, float("inf")),
+        )
+        self.missed = m.counter("deadlines_missed_total", "Actions that could no longer be made in time", ["action"])
+        self.results_against_us = m.counter(
+            "results_finalized_against_ours_total", "Requests whose final result differs from the one computed here"
+        )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ..chain.client import JournalEntry
 from ..chain.events import ChainEvent
 from ..service.db import Database
+from .work import WorkKey, WorkKind
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 IDS = ("requestId", "claimId", "gameId")
@@ -55,6 +56,7 @@ class EventRow(Base):
     claim_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     game_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     args: Mapped[dict] = mapped_column(JSON)
+    block_timestamp: Mapped[int] = mapped_column(BigInteger, default=0)  # chain time of the event's block
 
 
 class TransactionRow(Base):
@@ -72,15 +74,57 @@ class TransactionRow(Base):
 
 
 class WorkRow(Base):
-    """Where one piece of work stands (a request to serve, a claim to check, a game to play)."""
+    """Where one piece of work stands (a request to serve, a claim to check, a game to play).
+
+    `detail` holds, besides what the work records of itself, the scheduler's fields: `deadline` (chain time
+    the next action must be mined by), `budget` (the seconds that deadline allowed in all: a window or a
+    clock) and `wake_at` (wall-clock time before which there is nothing to do)."""
 
     __tablename__ = "work"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "request:5", "game:3"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # a WorkKey: "request:5", "game:3"
     state: Mapped[str] = mapped_column(String(32))
     done: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    @property
+    def work_key(self) -> WorkKey:
+        return WorkKey.parse(self.key)
+
+
+class MarginRow(Base):
+    """One action of this agent that had a deadline: how much of its budget was left when it was mined."""
+
+    __tablename__ = "margins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    work_key: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # challenge, bisect, select, resolve, timeout, ...
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    deadline: Mapped[int] = mapped_column(BigInteger)  # chain time
+    mined_at: Mapped[int] = mapped_column(BigInteger)  # chain time of the block it was mined in
+    budget: Mapped[int] = mapped_column(BigInteger)  # seconds the deadline allowed in all
+    latency_ms: Mapped[int | None] = mapped_column(BigInteger)  # from the event that made it due to mined
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def left(self) -> int:
+        return self.deadline - self.mined_at
+
+
+class AlertRow(Base):
+    """A request whose final result is not the one this agent computed: a lie became final (or this agent is
+    wrong). Nothing can undo it on-chain; an operator must look."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    claim_id: Mapped[int] = mapped_column(BigInteger)
+    final_state_hash: Mapped[str] = mapped_column(String(66))
+    our_state_hash: Mapped[str] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class SubmittedRequestRow(Base):
@@ -151,6 +195,7 @@ class AgentStore:
                         claim_id=args.get("claimId"),
                         game_id=args.get("gameId"),
                         args=args,
+                        block_timestamp=event.block_timestamp,
                     )
                 )
                 fresh.append(event)
@@ -182,40 +227,80 @@ class AgentStore:
 
     # --- work --------------------------------------------------------------------------------------
 
-    def work(self, key: str) -> WorkRow | None:
+    def work(self, key: WorkKey) -> WorkRow | None:
         with self.database.session() as session:
-            return session.get(WorkRow, key)
+            return session.get(WorkRow, str(key))
 
     def open_work(self) -> list[WorkRow]:
         with self.database.session() as session:
             return list(session.scalars(select(WorkRow).where(WorkRow.done.is_(False))))
 
-    def count_work(self, prefix: str) -> dict[str, int]:
+    def count_work(self, kind: WorkKind) -> dict[str, int]:
         """How many pieces of work of a kind are in each state."""
-        query = select(WorkRow.state, func.count()).where(WorkRow.key.startswith(prefix)).group_by(WorkRow.state)
+        query = (
+            select(WorkRow.state, func.count())
+            .where(WorkRow.key.startswith(f"{kind.value}:"))
+            .group_by(WorkRow.state)
+        )
         with self.database.session() as session:
             return {state: count for state, count in session.execute(query)}
 
-    def all_work(self, prefix: str) -> list[WorkRow]:
+    def all_work(self, kind: WorkKind) -> list[WorkRow]:
         with self.database.session() as session:
-            return list(session.scalars(select(WorkRow).where(WorkRow.key.startswith(prefix))))
+            return list(session.scalars(select(WorkRow).where(WorkRow.key.startswith(f"{kind.value}:"))))
 
-    def set_work(self, key: str, state: str, *, done: bool = False, **detail: Any) -> None:
+    def set_work(self, key: WorkKey, state: str | None = None, *, done: bool = False, **detail: Any) -> None:
+        """Record where `key` stands (`state` None: keep it) and merge `detail` into what it records."""
         with self.database.session() as session:
-            row = session.get(WorkRow, key)
+            row = session.get(WorkRow, str(key))
             if row is None:
-                session.add(WorkRow(key=key, state=state, done=done, detail=to_json(detail)))
+                session.add(WorkRow(key=str(key), state=state or "new", done=done, detail=to_json(detail)))
             else:
-                row.state, row.done = state, done
+                row.state, row.done = state or row.state, done
                 row.detail = {**(row.detail or {}), **to_json(detail)}
 
-    def add_work(self, key: str, state: str = "new") -> bool:
+    def add_work(self, key: WorkKey, state: str = "new", **detail: Any) -> bool:
         """Start tracking `key` unless it is tracked already; True if it is new."""
         with self.database.session() as session:
-            if session.get(WorkRow, key) is not None:
+            if session.get(WorkRow, str(key)) is not None:
                 return False
-            session.add(WorkRow(key=key, state=state, done=False, detail={}))
+            session.add(WorkRow(key=str(key), state=state, done=False, detail=to_json(detail)))
             return True
+
+    def wake(self, key: WorkKey) -> None:
+        """Make open work due now (an event it waited for arrived)."""
+        with self.database.session() as session:
+            row = session.get(WorkRow, str(key))
+            if row is not None and not row.done and (row.detail or {}).get("wake_at", 0) > 0:
+                row.detail = {**row.detail, "wake_at": 0}
+
+    # --- margins -----------------------------------------------------------------------------------
+
+    def record_margin(self, key: WorkKey, action: str, tx_hash: str, deadline: int, mined_at: int, budget: int,
+                      latency_ms: int | None) -> None:  # fmt: skip
+        with self.database.session() as session:
+            session.add(MarginRow(work_key=str(key), action=action, tx_hash=tx_hash, deadline=deadline,
+                                  mined_at=mined_at, budget=budget, latency_ms=latency_ms))  # fmt: skip
+
+    def margins(self, key: WorkKey | None = None) -> list[MarginRow]:
+        query = select(MarginRow).order_by(MarginRow.id)
+        if key is not None:
+            query = query.where(MarginRow.work_key == str(key))
+        with self.database.session() as session:
+            return list(session.scalars(query))
+
+    # --- alerts --------------------------------------------------------------------------------------
+
+    def record_alert(self, request_id: int, claim_id: int, final_state_hash: str, our_state_hash: str) -> None:
+        with self.database.session() as session:
+            if session.scalar(select(AlertRow.id).where(AlertRow.request_id == request_id)) is None:
+                session.add(AlertRow(request_id=request_id, claim_id=claim_id, final_state_hash=final_state_hash,
+                                     our_state_hash=our_state_hash))  # fmt: skip
+
+    def alerts(self) -> dict[int, AlertRow]:
+        """Alerts by request id."""
+        with self.database.session() as session:
+            return {row.request_id: row for row in session.scalars(select(AlertRow))}
 
     # --- transactions (the TransactionManager's journal) ------------------------------------------
 

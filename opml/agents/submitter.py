@@ -1,26 +1,25 @@
-"""The submitter agent: serves every request it finds on-chain that its policy accepts.
+"""The submitter agent: serves every request it finds on-chain that its policy accepts, and defends its result.
 
-For each request: compute the trace (on the vm-worker or in-process, checked against the
-on-chain start state), commit to the final state, reveal it with the claim bond in a later
-block, defend every game against the claim round by round, finalize once the window has
-passed with no open game (finalize pays the fee and the bond back directly), and settle the
-claim instead if another claim of the request became final first. Credits from won games are
-withdrawn on their own schedule by the runtime.
+For each request: compute the trace as soon as the request is seen (on the vm-worker or in-process,
+checked against the on-chain start state), commit to the final state, reveal it with the claim bond
+in a later block, defend every game against the claim round by round, finalize once the window has
+passed with no open game (finalize pays the fee and the bond back directly), and settle the claim
+instead if another claim of the request became final first. Like every honest agent it also
+challenges, within their window, the other claims of the requests it serves that differ from its
+result (opml.agents.disputes): a lie must not become final because only a challenger watched and it
+was down. Credits from won games are withdrawn on their own schedule by the runtime.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
-from ..chain.registry import ClaimStatus, GameStatus, RequestStatus, Turn, kept_share
-from ..game.faults import LyingTrace, lying_output
-from ..game.solver import Solver
-from ..game.trace import LocalTrace, forged_claim
-from .runtime import Agent
-from .traces import LocalTraces, RequestView, Unverifiable
+from ..chain.registry import ClaimStatus, RequestStatus
+from .disputes import DisputingAgent
+from .traces import RequestView, Unverifiable
+from .work import WorkKey, WorkKind
 
 NOT_YET = frozenset({"ChallengeWindowOpen", "GamesStillOpen"})
 FINALIZE_GRACE = 10  # seconds a claimant that is not the fee's lead waits past the window before finalizing
@@ -44,55 +43,36 @@ class SubmitterPolicy:
         return None
 
 
-@dataclass(frozen=True)
-class SubmitterFaults:
-    """Deliberate faults, for demos and tests only: a submitter that lies or goes silent."""
-
-    lie: Literal["none", "output", "states"] = "none"
-    lie_from_step: int = 1  # with lie="states": the first step whose state is made up
-    silent_after_rounds: int | None = None  # stop defending after this many rounds (0: never answer)
-
-    @property
-    def active(self) -> bool:
-        return self.lie != "none" or self.silent_after_rounds is not None
-
-
-class SubmitterAgent(Agent):
+class SubmitterAgent(DisputingAgent):
     role = "submitter"
 
-    def __init__(
-        self,
-        *,
-        policy: SubmitterPolicy = SubmitterPolicy(),
-        faults: SubmitterFaults = SubmitterFaults(),
-        local_traces: LocalTraces | None = None,
-        **kwargs,
-    ):
+    def __init__(self, *, policy: SubmitterPolicy = SubmitterPolicy(), **kwargs):
         super().__init__(**kwargs)
         self.policy = policy
-        self.faults = faults
-        self.local_traces = local_traces  # a lie needs the run's memory, so a liar computes in-process
-        self._solvers: dict[int, Solver] = {}
 
     # --- events -> work ------------------------------------------------------------------------------
 
-    def on_event(self, event: ChainEvent) -> None:
-        if event.name == "InferenceRequested":
-            self.store.add_work(f"request:{event.args['requestId']}")
-        elif event.name == "GameStarted" and self._is_mine(event.args["claimId"]):
-            self.store.add_work(f"game:{event.args['gameId']}")
+    def on_request(self, event: ChainEvent) -> None:
+        request_id = event.args["requestId"]
+        self.store.add_work(WorkKey.request(request_id), deadline=event.args["deadline"])
+        if self._refusal(request_id) is None:
+            self.prepare(request_id)  # computing starts now, before the job that needs it runs
 
-    def work_on(self, key: str) -> None:
-        kind, ident = key.split(":")
-        if kind == "request":
-            self.serve(int(ident))
-        elif kind == "game":
-            self.defend(int(ident))
+    def checks_claims_of(self, request_id: int) -> bool:
+        """The claims of the requests it serves: it holds a result for them."""
+        row = self.store.work(WorkKey.request(request_id))
+        return row is not None and row.state != "skipped"
+
+    def work_on(self, key: WorkKey) -> None:
+        if key.kind == WorkKind.REQUEST:
+            self.serve(key.id)
+        else:
+            super().work_on(key)
 
     # --- serving a request ---------------------------------------------------------------------------
 
     def serve(self, request_id: int) -> None:
-        key = f"request:{request_id}"
+        key = WorkKey.request(request_id)
         request = self.registry.request(request_id)
         mine = self.my_claims(request_id)
         if request.status == RequestStatus.CANCELLED:
@@ -109,19 +89,24 @@ class SubmitterAgent(Agent):
         for claim_id in mine:
             self._finalize_when_due(key, request_id, claim_id)
 
-    def _claim(self, key: str, request_id: int) -> None:
-        view = self.request_view(request_id)
-        refusal = self.policy.refusal(view)
+    def _refusal(self, request_id: int) -> str | None:
+        return self.policy.refusal(self.request_view(request_id))
+
+    def _claim(self, key: WorkKey, request_id: int) -> None:
+        refusal = self._refusal(request_id)
         if refusal is not None:
             self.store.set_work(key, "skipped", done=True, reason=refusal)
             return
         try:
-            solver = self.solver_for(view)
-            claim = solver.claim()
+            solver = self.solver_or_wait(key, request_id)
         except Unverifiable as error:
             self.store.set_work(key, "skipped", done=True, reason=str(error))
             self.log.warning("refusing to serve", request=request_id, reason=str(error))
             return
+        if solver is None:
+            self.store.set_work(key, "computing")
+            return
+        claim = solver.claim()
         commitment = self.registry.commitment(request_id, claim.hash, self.address)
         if self.registry.contract.functions.commitments(commitment).call() == 0:
             self.send(self.registry.commit_claim(request_id, claim, self.address), intent=f"commit r{request_id}")
@@ -132,11 +117,13 @@ class SubmitterAgent(Agent):
             intent=f"reveal r{request_id}",
         )
         self.metrics.claims_sent.inc()
-        self.store.set_work(key, "claimed", final_state_hash=claim.hash, reveal_tx=sent.tx_hash)
-        self.sleep_work(key, self.registry.parameters.challenge_window)  # nothing to do until the window ends
+        window = self.registry.parameters.challenge_window
+        self.store.set_work(key, "claimed", final_state_hash=claim.hash, reveal_tx=sent.tx_hash,
+                            deadline=self.registry.now() + window)  # fmt: skip
+        self.sleep_work(key, window)  # nothing to do until the window ends
         self.log.info("claimed", request=request_id, steps=claim.steps, final_state=claim.hash.hex()[:16])
 
-    def _finalize_when_due(self, key: str, request_id: int, claim_id: int) -> None:
+    def _finalize_when_due(self, key: WorkKey, request_id: int, claim_id: int) -> None:
         claim = self.registry.claim(claim_id)
         if claim.status == ClaimStatus.REJECTED:
             self.metrics.bonds_lost.inc(self.registry.parameters.claim_bond)
@@ -149,16 +136,23 @@ class SubmitterAgent(Agent):
             # another claimant committed first to this result and earns the fee whoever finalizes: give it
             # the first go, so two honest submitters do not race (the loser's transaction would revert)
             if now < window_end + FINALIZE_GRACE:
+                self.store.set_work(key, deadline=window_end + FINALIZE_GRACE)
                 self.sleep_work(key, window_end + FINALIZE_GRACE - now)
                 return
         if now < window_end:
+            self.store.set_work(key, deadline=window_end)
             self.sleep_work(key, window_end - now)
             return
-        final = self.solver_for(self.request_view(request_id)).claim()
+        final = self._solvers[request_id].claim() if request_id in self._solvers else None
+        if final is None:
+            solver = self.solver_or_wait(key, request_id)
+            if solver is None:
+                return
+            final = solver.claim()
         try:
             sent = self.tx.send(self.registry.finalize(claim_id, final), intent=f"finalize c{claim_id}")
         except TxReverted as error:
-            if error.name in NOT_YET:  # its games are still being played: look again in a moment
+            if error.name in NOT_YET:  # its games are still being played: look again when they end
                 self.sleep_work(key, 1.0)
                 return
             if error.name in ("ClaimNotLive", "RequestNotOpen"):
@@ -168,7 +162,7 @@ class SubmitterAgent(Agent):
         self.store.set_work(key, "final", done=True, claim_id=claim_id, finalize_tx=sent.tx_hash)
         self.log.info("finalized", request=request_id, claim=claim_id)
 
-    def _settle(self, key: str, request_id: int, final_claim: int, mine: list[int]) -> None:
+    def _settle(self, key: WorkKey, request_id: int, final_claim: int, mine: list[int]) -> None:
         if final_claim in mine:
             self.store.set_work(key, "final", done=True, claim_id=final_claim)
             return
@@ -183,53 +177,7 @@ class SubmitterAgent(Agent):
                 )
             except TxReverted as error:
                 if error.name in NOT_YET:
+                    self.sleep_work(key, 1.0)
                     return
                 raise
         self.store.set_work(key, "settled" if mine else "served by others", done=True)
-
-    # --- defending a game ------------------------------------------------------------------------------
-
-    def defend(self, game_id: int) -> None:
-        key = f"game:{game_id}"
-        game = self.registry.game(game_id)
-        if not game.active:
-            if game.status == GameStatus.DEFENDER_WON:
-                self.metrics.bonds_won.inc(
-                    kept_share(self.registry.parameters, self.registry.parameters.challenge_bond)
-                )
-            self.store.set_work(key, game.status.name.lower(), done=True, rounds=game.rounds)
-            return
-        if self.faults.silent_after_rounds is not None and game.rounds >= self.faults.silent_after_rounds:
-            self.store.set_work(key, "silent (fault)", rounds=game.rounds)
-            return
-        request_id = self.registry.claim(game.claim_id).request_id
-        solver = self.solver_for(self.request_view(request_id))
-        self.play_turn(game_id, game, Turn.DEFENDER, solver, bisections=lambda *_: None)  # it never selects
-        self.store.set_work(key, "playing", rounds=game.rounds, due=game.deadline)
-
-    # --- traces and lies -------------------------------------------------------------------------------
-
-    def solver_for(self, view: RequestView) -> Solver:
-        """The solver this submitter plays a request with: the truth, or a deliberate lie."""
-        if view.request_id in self._solvers:
-            return self._solvers[view.request_id]
-        arity = self.registry.parameters.arity
-        if self.faults.lie == "none":
-            solver = Solver(self.trace_for(view), arity)
-        else:
-            solver = self._lying_solver(view, arity)
-        self._solvers[view.request_id] = solver
-        return solver
-
-    def _lying_solver(self, view: RequestView, arity: int) -> Solver:
-        if self.local_traces is None:
-            raise Unverifiable("a lying submitter needs local traces")
-        truth = self.local_traces.trace_for(view)
-        assert isinstance(truth, LocalTrace)
-        claim = forged_claim(truth.execution, lying_output(truth.execution, view.step_limit))
-        lie_from = claim.steps if self.faults.lie == "output" else min(self.faults.lie_from_step, claim.steps)
-        return Solver(LyingTrace(truth, claim, lie_from), arity)
-
-    def _is_mine(self, claim_id: int) -> bool:
-        rows = self.store.events(name="ClaimSubmitted", claim_id=claim_id)
-        return bool(rows) and rows[0].args["claimant"].lower() == self.address.lower()

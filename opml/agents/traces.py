@@ -223,3 +223,79 @@ class FetchedModels:
             return None
         inside = resources.root().resolve() in path.parents
         return path.read_bytes() if inside and path.is_file() else None
+
+
+class PreparedTraces:
+    """Trace runs kept off the agent's job workers: `prepare` starts a request's run on a small compute pool,
+    `ready` gives the trace once its run is done (raising what the run raised, e.g. Unverifiable). A job that
+    finds its trace not ready returns at once and is woken by `on_ready(request_id)`, so a move never waits
+    for a worker held by a long run. A run that failed for a passing reason (a worker down) is forgotten, so
+    the next `prepare` starts it again."""
+
+    def __init__(self, source: TraceSource, *, workers: int, name: str, on_ready, on_seconds=None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.source = source
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{name}-compute")
+        self._runs: dict[int, object] = {}  # request id -> Future of the trace
+        self._lock = threading.Lock()
+        self._on_ready = on_ready
+        self._on_seconds = on_seconds or (lambda seconds: None)
+
+    def prepare(self, view: RequestView) -> None:
+        with self._lock:
+            if view.request_id in self._runs:
+                return
+            future = self._pool.submit(self._run, view)
+            self._runs[view.request_id] = future
+        future.add_done_callback(lambda done: self._finished(view.request_id, done))
+
+    def ready(self, view: RequestView) -> TraceProvider | None:
+        """The trace if its run is done; None (and the run started) if not. A run that failed is reported by
+        raising its error; unless the error is that the request cannot be verified here (which does not
+        pass), the run is forgotten, so asking again later starts it again."""
+        with self._lock:
+            future = self._runs.get(view.request_id)
+        if future is None:
+            self.prepare(view)
+            return None
+        if not future.done():
+            return None
+        error = future.exception()
+        if error is None:
+            return future.result()
+        if not isinstance(error, Unverifiable):
+            with self._lock:
+                if self._runs.get(view.request_id) is future:
+                    del self._runs[view.request_id]
+        raise error
+
+    def computed(self, request_id: int) -> TraceProvider | None:
+        """The trace of a request whose run is done and succeeded, if there is one (never starts a run)."""
+        with self._lock:
+            future = self._runs.get(request_id)
+        if future is None or not future.done() or future.exception() is not None:
+            return None
+        return future.result()
+
+    def wait(self, view: RequestView, timeout: float | None = None) -> TraceProvider:
+        """The trace, waiting for its run (the read APIs, which have no scheduler to wake them)."""
+        self.prepare(view)
+        with self._lock:
+            future = self._runs[view.request_id]
+        return future.result(timeout)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, view: RequestView) -> TraceProvider:
+        import time
+
+        started = time.monotonic()
+        trace = self.source.trace_for(view)
+        trace.final_claim()
+        self._on_seconds(time.monotonic() - started)
+        return trace
+
+    def _finished(self, request_id: int, future) -> None:
+        self._on_ready(request_id)

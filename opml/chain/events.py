@@ -9,6 +9,7 @@ fully read) and passes it back: after a restart it resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ class ChainEvent:
     block_number: int
     log_index: int
     tx_hash: bytes
+    block_timestamp: int = 0  # chain time of its block (0 where the reader was not asked for it)
 
     @property
     def position(self) -> tuple[int, int]:
@@ -61,9 +63,21 @@ class EventReader:
         head = with_retries(lambda: self.w3.eth.block_number, what="reading the block number")
         return max(head - self.confirmations, 0)
 
-    def read(self, cursor: int, until: int | None = None) -> tuple[list[ChainEvent], int]:
-        """Events of blocks cursor+1 .. min(until, safe head), in chain order, and the new cursor."""
-        last = self.safe_head() if until is None else min(until, self.safe_head())
+    def head(self) -> tuple[int, int]:
+        """The newest block with enough confirmations, and its chain time."""
+        block = with_retries(lambda: self.w3.eth.get_block("latest"), what="reading the newest block")
+        number = max(block["number"] - self.confirmations, 0)
+        if number != block["number"]:
+            return number, self._timestamp(number)
+        return number, block["timestamp"]
+
+    def read(
+        self, cursor: int, until: int | None = None, *, timestamps: bool = False
+    ) -> tuple[list[ChainEvent], int]:
+        """Events of blocks cursor+1 .. until (the safe head when not given: `until` is taken as safe), in chain
+        order, and the new cursor; with `timestamps`, each event carries its block's chain time (one more call
+        per block that has events)."""
+        last = self.safe_head() if until is None else until
         events: list[ChainEvent] = []
         start = cursor + 1
         while start <= last:
@@ -78,7 +92,13 @@ class EventReader:
                 continue
             events.extend(logs)
             start = end + 1
+        if timestamps:
+            times = {number: self._timestamp(number) for number in {event.block_number for event in events}}
+            events = [dataclasses.replace(event, block_timestamp=times[event.block_number]) for event in events]
         return sorted(events, key=lambda event: event.position), max(cursor, last)
+
+    def _timestamp(self, number: int) -> int:
+        return with_retries(lambda: self.w3.eth.get_block(number)["timestamp"], what=f"reading block {number}")
 
     def query(self, event_name: str, from_block: int, **indexed: Any) -> list[ChainEvent]:
         """Every `event_name` event since `from_block` whose indexed arguments match (e.g. gameId=3)."""

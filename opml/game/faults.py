@@ -1,16 +1,18 @@
 """Lying on purpose: traces and choices of dishonest parties, for tests, demos and fault injection.
 
-Everything here is a deliberate fault. A lying defender is a `Solver` over a `LyingTrace`
-(true up to a step, made up from there, ending in a forged claim); a lying challenger
-answers bisections with `RandomChallenger`.
+Everything here is a deliberate fault, and each is a solver the agents are given instead of the
+honest one (they never branch on faults themselves). A lying defender is a `Liar`: a solver over a
+`LyingTrace` (true up to a step, made up from there, ending in a forged claim); a lying challenger
+disputes every claim and answers bisections with `RandomChallenger`; `Silent` stops moving after
+some rounds.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from ..vm.execution import Execution
+from ..vm.merkle import keccak256
 from .solver import Solver
 from .trace import FinalClaim, LocalTrace, StepWitness, forged_claim
 
@@ -34,10 +36,18 @@ class LyingTrace:
         return self.truth.step_witness(step)  # the truth: a liar cannot prove its lie
 
     def _made_up(self, step: int) -> bytes:
+        """A hash no state has (a liar need not make up whole states: nobody can open them anyway)."""
         if step >= self.claim.steps:
             return self.claim.hash
-        state = self.truth.execution.state_at(min(step, self.truth.final_claim().steps))
-        return dataclasses.replace(state, lo=state.lo ^ 0x5A5A5A5A, step=step).hash
+        return keccak256(b"made up" + self.claim.hash + step.to_bytes(8, "big"))
+
+
+class Liar(Solver):
+    """A solver over a lying trace. It lies about its own claim only: it agrees with every other claim, so an
+    agent given it disputes nobody (the tests watch one lie at a time)."""
+
+    def agrees_with(self, final_state_hash: bytes) -> bool:
+        return True
 
 
 def lying_output(execution: Execution, step_limit: int) -> bytes:
@@ -51,15 +61,21 @@ def lying_solver(execution: Execution, step_limit: int, arity: int, lie_from: in
     only the final state is wrong)."""
     truth = LocalTrace(execution, step_limit)
     claim = forged_claim(execution, lying_output(execution, step_limit))
-    return Solver(LyingTrace(truth, claim, claim.steps if lie_from is None else lie_from), arity)
+    return Liar(LyingTrace(truth, claim, claim.steps if lie_from is None else lie_from), arity)
 
 
 class RandomChallenger:
-    """A challenger that disputes a random segment each round."""
+    """A challenger that disputes every claim, and a random segment each round."""
 
     def __init__(self, solver: Solver, seed: int = 0):
         self.solver = solver
         self.random = random.Random(seed)
+
+    def agrees_with(self, final_state_hash: bytes) -> bool:
+        return False
+
+    def plays(self, game) -> bool:
+        return True
 
     def disputed_segment(self, lo: int, hi: int, hashes: list[bytes]) -> int:
         return self.random.randrange(len(hashes) + 1)
@@ -72,3 +88,18 @@ class RandomChallenger:
 
     def claim(self) -> FinalClaim:
         return self.solver.claim()
+
+
+class Silent:
+    """A player that stops moving (and calling `timeout`) once a game has gone `after_rounds` rounds (0: it
+    never moves): the other side wins on time."""
+
+    def __init__(self, solver, after_rounds: int):
+        self.solver = solver
+        self.after_rounds = after_rounds
+
+    def plays(self, game) -> bool:
+        return game.rounds < self.after_rounds
+
+    def __getattr__(self, name: str):
+        return getattr(self.solver, name)

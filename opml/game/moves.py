@@ -44,7 +44,7 @@ def opponent_timed_out(game: Game, side: Turn, now: int) -> bool:
 
 
 def defender_move(game: Game, solver: Solver, now: int) -> Move | None:
-    if not game.active:
+    if not game.active or not solver.plays(game):
         return None
     if opponent_timed_out(game, Turn.DEFENDER, now):
         return Timeout()
@@ -60,7 +60,7 @@ def defender_move(game: Game, solver: Solver, now: int) -> Move | None:
 
 def challenger_move(game: Game, solver: Solver, now: int, bisection: list[bytes] | None) -> Move | None:
     """`bisection` is the defender's latest hashes for [lo, hi] (from its Bisected event)."""
-    if not game.active:
+    if not game.active or not solver.plays(game):
         return None
     if opponent_timed_out(game, Turn.CHALLENGER, now):
         return Timeout()

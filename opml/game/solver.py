@@ -19,6 +19,10 @@ class Solver:
     def claim(self) -> FinalClaim:
         return self.trace.final_claim()
 
+    def plays(self, game) -> bool:
+        """Whether this side moves in `game` at all: an honest player always does (a fault may not)."""
+        return True
+
     def agrees_with(self, final_state_hash: bytes) -> bool:
         """Whether a claim's final state is the true one."""
         return bytes(final_state_hash) == self.claim().hash

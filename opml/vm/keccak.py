@@ -41,7 +41,7 @@ def rotate_left(value, amount):
     return (value << amount) | (value >> (np.uint64(64) - amount))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def keccak_f1600(lanes):
     c = np.empty(5, dtype=np.uint64)
     b = np.empty(25, dtype=np.uint64)
@@ -61,7 +61,7 @@ def keccak_f1600(lanes):
         lanes[0] ^= ROUND_CONSTANTS[round_index]  # iota
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def hash_node_pair(left, right, out, lanes):
     """out = keccak256(left || right); all three are 4-lane nodes; `lanes` is scratch."""
     lanes[:] = 0
@@ -86,7 +86,7 @@ def byte_swap32(word):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def page_tree(words):
     """Every node of a page's subtree, heap-ordered: [1] is the root, [128:256] the leaves.
 

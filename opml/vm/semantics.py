@@ -567,7 +567,7 @@ def execute(regs, sr, mem, witness, pc, next_pc):
     return halt(sr, L.EXIT_INVALID_INSTRUCTION)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def run(regs, sr, mem, witness, max_steps):
     """Execute up to `max_steps` instructions. Returns (STATUS_*, steps executed).
 

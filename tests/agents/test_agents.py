@@ -6,10 +6,12 @@ import uuid
 
 import pytest
 
-from opml.agents.challenger import ChallengerAgent, ChallengerFaults
+from opml.agents.challenger import ChallengerAgent
 from opml.agents.runtime import AgentConfig
+from opml.agents.solvers import ChallengerFaults, SubmitterFaults
 from opml.agents.store import AgentStore
-from opml.agents.submitter import SubmitterAgent, SubmitterFaults
+from opml.agents.submitter import SubmitterAgent
+from opml.agents.work import WorkKey
 from opml.agents.traces import LocalTraces, StaticModels
 from opml.chain.anvil import dev_key
 from opml.chain.client import TransactionManager, connect
@@ -115,7 +117,7 @@ def test_an_honest_request_becomes_final_on_its_own(chain, database, traces):
         wait_for(lambda: final_claim_of(registry, request_id) is not None, what="finality")
         claim_id = registry.request(request_id).final_claim
         wait_for(
-            lambda: getattr(challenger.store.work(f"claim:{claim_id}"), "state", None) == "honest", 10, "a verdict"
+            lambda: getattr(challenger.store.work(WorkKey.claim(claim_id)), "state", None) == "honest", 10, "a verdict"
         )
     assert registry.claim(claim_id).claimant == submitter.address
     assert registry.game_of(claim_id, challenger.address) == 0 and registry.count("game") == 0
@@ -129,25 +131,29 @@ def test_an_honest_request_becomes_final_on_its_own(chain, database, traces):
 def test_a_lying_submitter_loses_and_the_honest_claim_becomes_final(chain, database, traces, lie):
     _, _, registry = chain
     honest = make(SubmitterAgent, chain, 1, database, traces)
-    liar = make(SubmitterAgent, chain, 3, database, traces, faults=lie, local_traces=traces)
+    liar = make(SubmitterAgent, chain, 3, database, traces, solvers=lie.solvers(traces))
     challenger = make(ChallengerAgent, chain, 2, database, traces)
     request_id = request(chain)
     with Running(honest, liar, challenger):
         wait_for(lambda: final_claim_of(registry, request_id) is not None, 90, "finality")
-        wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, 30, "the game's end")
-    game = registry.game(1)
-    assert game.status == GameStatus.CHALLENGER_WON and game.challenger == challenger.address
-    assert registry.claim(game.claim_id).claimant == liar.address
-    assert registry.claim(game.claim_id).status == ClaimStatus.REJECTED
+        wait_for(lambda: registry.count("game") == 2 and not any(registry.game(g).active for g in (1, 2)), 30,
+                 "both games' end")  # fmt: skip
+    # the challenger and the honest submitter (which defends its result, not only its claim) both dispute it
+    games = [registry.game(game_id) for game_id in (1, 2)]
+    assert {game.challenger for game in games} == {challenger.address, honest.address}
+    for game in games:
+        assert game.status == GameStatus.CHALLENGER_WON
+        assert registry.claim(game.claim_id).claimant == liar.address
+        if lie.lie == "states":
+            assert game.lo == lie.lie_from_step - 1  # narrowed to the very step where the lie starts
+    assert registry.claim(games[0].claim_id).status == ClaimStatus.REJECTED
     assert final_claim_of(registry, request_id).claimant == honest.address
-    if lie.lie == "states":
-        assert game.lo == lie.lie_from_step - 1  # narrowed to the very step where the lie starts
 
 
 def test_a_challenger_that_disputes_honest_claims_loses(chain, database, traces):
     _, _, registry = chain
     submitter = make(SubmitterAgent, chain, 1, database, traces)
-    liar = make(ChallengerAgent, chain, 4, database, traces, faults=ChallengerFaults(dispute_honest=True))
+    liar = make(ChallengerAgent, chain, 4, database, traces, solvers=ChallengerFaults(dispute_honest=True).solvers())
     request_id = request(chain)
     with Running(submitter, liar):
         wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, 60, "the game's end")
@@ -159,11 +165,11 @@ def test_a_challenger_that_disputes_honest_claims_loses(chain, database, traces)
 def test_silent_parties_lose_on_time(chain, database, traces):
     _, _, registry = chain
     honest = make(SubmitterAgent, chain, 1, database, traces)
-    silent_liar = make(SubmitterAgent, chain, 3, database, traces, local_traces=traces,
-                       faults=SubmitterFaults(lie="output", silent_after_rounds=2))  # fmt: skip
+    silent_liar = make(SubmitterAgent, chain, 3, database, traces,
+                       solvers=SubmitterFaults(lie="output", silent_after_rounds=2).solvers(traces))  # fmt: skip
     challenger = make(ChallengerAgent, chain, 2, database, traces)
     silent_challenger = make(ChallengerAgent, chain, 4, database, traces,
-                             faults=ChallengerFaults(dispute_honest=True, silent_after_rounds=1))  # fmt: skip
+                             solvers=ChallengerFaults(dispute_honest=True, silent_after_rounds=1).solvers())  # fmt: skip
     request_id = request(chain)
     with Running(honest, silent_liar, challenger, silent_challenger):
         wait_for(lambda: final_claim_of(registry, request_id) is not None, 120, "finality")

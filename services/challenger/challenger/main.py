@@ -6,7 +6,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from opml.agents.challenger import ChallengerAgent, ChallengerFaults
+from opml.agents.challenger import ChallengerAgent
+from opml.agents.solvers import ChallengerFaults
 from opml.agents.metrics import AgentMetrics
 from opml.agents.views import Receipts
 from opml.agents.wiring import build_parts, readiness_checks
@@ -41,12 +42,12 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         parts = build_parts(settings, settings.dev_account)
         agent = ChallengerAgent(
-            faults=ChallengerFaults(settings.fault_dispute_honest, settings.fault_silent_after_rounds),
+            solvers=ChallengerFaults(settings.fault_dispute_honest, settings.fault_silent_after_rounds).solvers(),
             metrics=AgentMetrics("challenger", metrics),
             **parts.agent_kwargs(),
         )
         app.state.disputes = Disputes(
-            parts.registry, parts.store, Receipts(parts.registry.w3), parts.traces, agent, parts.models
+            parts.registry, parts.store, Receipts(parts.registry.w3), parts.traces, parts.tx.address, parts.models
         )
         state.update(agent=agent, parts=parts)
         agent.start()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from opml.agents.store import AgentStore
-from opml.agents.traces import ModelSource, TraceSource, Unverifiable
+from opml.agents.traces import ModelSource, TraceSource, Unverifiable, request_view
 from opml.agents.views import (
     DisputeReport,
     EmbeddingModels,
@@ -42,14 +42,14 @@ class Disputes:
         store: AgentStore,
         receipts: Receipts,
         traces: TraceSource,
-        agent,
+        address: str,
         models: ModelSource | None = None,
     ):
         self.registry = registry
         self.store = store
         self.receipts = receipts
         self.traces = traces
-        self.agent = agent
+        self.address = address  # the challenger's own account: "mine" in the lists
         # an embedding model's result is a vector, not a class: the explorer says so instead of an argmax
         self.embedding_models = EmbeddingModels(registry, models) if models is not None else (lambda model_id: False)
 
@@ -58,7 +58,8 @@ class Disputes:
         trace = None
         if game.width == 1:
             try:
-                trace = self.traces.trace_for(self.agent.request_view(self.registry.claim(game.claim_id).request_id))
+                requested = self.store.events(name="InferenceRequested", request_id=self.registry.claim(game.claim_id).request_id)
+                trace = self.traces.trace_for(request_view(self.registry, requested[0].args)) if requested else None
             except (Unverifiable, OpmlError):
                 trace = None  # shown without the true post-state
         return dispute_report(self.registry, self.store, self.receipts, game_id, trace)
@@ -67,7 +68,7 @@ class Disputes:
         """Game ids, newest first, and how many match."""
         rows = self.store.events(name="GameStarted")
         if mine is not None:
-            me = self.agent.address.lower()
+            me = self.address.lower()
             rows = [row for row in rows if (row.args["challenger"].lower() == me) == mine]
         if request_id is not None:
             claims = {row.claim_id for row in self.store.events(name="ClaimSubmitted", request_id=request_id)}

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from opml.agents.metrics import AgentMetrics
-from opml.agents.submitter import SubmitterAgent, SubmitterFaults, SubmitterPolicy
+from opml.agents.solvers import SubmitterFaults
+from opml.agents.submitter import SubmitterAgent, SubmitterPolicy
 from opml.agents.traces import LocalTraces
 from opml.agents.views import Receipts
 from opml.agents.wiring import build_parts, readiness_checks, key_for
@@ -42,8 +43,7 @@ def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
         faults = SubmitterFaults(settings.fault_lie, settings.fault_lie_from_step, settings.fault_silent_after_rounds)
         agent = SubmitterAgent(
             policy=SubmitterPolicy(min_fee=settings.min_fee, max_step_limit=settings.max_step_limit),
-            faults=faults,
-            local_traces=LocalTraces(parts.models) if faults.lie != "none" else None,
+            solvers=faults.solvers(LocalTraces(parts.models) if faults.lie != "none" else None),
             metrics=AgentMetrics("submitter", metrics),
             **parts.agent_kwargs(),
         )

@@ -117,7 +117,7 @@ def _render(request: Request, template: str, *, status_code: int = 200, **contex
             "ui_url": f"{root}{PREFIX}",
             "docs_url": f"{root}/docs",
             "static_url": lambda name: f"{root}{PREFIX}/static/{name}",
-            "me": disputes.agent.address if disputes else None,
+            "me": disputes.address if disputes else None,
             "registry": disputes.registry.address if disputes else None,
             "poll_ms": POLL_MS.get(template, 0),
             "settled": False,

@@ -1,0 +1,84 @@
+"""Which solver an agent plays a request with: the honest one, or a deliberate fault for demos and tests.
+
+An agent is given a `SolverFactory` and never branches on faults itself: the wiring builds the
+honest factory by default, and a lying or silent one only where a fault is configured
+(SUBMITTER_FAULT_*, CHALLENGER_FAULT_*; dev chains only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from ..game.faults import Liar, LyingTrace, RandomChallenger, Silent, lying_output
+from ..game.solver import Solver
+from ..game.trace import LocalTrace, TraceProvider, forged_claim
+from .traces import LocalTraces, RequestView, Unverifiable
+
+
+class SolverFactory(Protocol):
+    def __call__(self, view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+        """The solver to play `view` with, over `trace` (the true run, as computed by this agent)."""
+        ...
+
+
+def honest(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+    return Solver(trace, arity)
+
+
+@dataclass(frozen=True)
+class SubmitterFaults:
+    """A submitter that lies about its results or goes silent in its games."""
+
+    lie: Literal["none", "output", "states"] = "none"
+    lie_from_step: int = 1  # with lie="states": the first step whose state is made up
+    silent_after_rounds: int | None = None  # stop defending after this many rounds (0: never answer)
+
+    def solvers(self, local_traces: LocalTraces | None) -> SolverFactory:
+        """The factory of this fault (the honest one when there is none). A lie needs the run's memory, so a
+        lying submitter computes in-process (`local_traces`)."""
+        factory: SolverFactory = honest
+        if self.lie != "none":
+            if local_traces is None:
+                raise Unverifiable("a lying submitter needs local traces")
+            factory = _lying(local_traces, self.lie, self.lie_from_step)
+        if self.silent_after_rounds is not None:
+            factory = _silent(factory, self.silent_after_rounds)
+        return factory
+
+
+@dataclass(frozen=True)
+class ChallengerFaults:
+    """A challenger that disputes honest claims or goes silent in its games."""
+
+    dispute_honest: bool = False  # challenge every claim and pick segments at random
+    silent_after_rounds: int | None = None  # stop playing after this many rounds (0: never answer)
+
+    def solvers(self) -> SolverFactory:
+        factory: SolverFactory = honest
+        if self.dispute_honest:
+
+            def factory(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+                return RandomChallenger(Solver(trace, arity), seed=view.request_id)
+
+        if self.silent_after_rounds is not None:
+            factory = _silent(factory, self.silent_after_rounds)
+        return factory
+
+
+def _lying(local_traces: LocalTraces, lie: str, lie_from_step: int) -> SolverFactory:
+    def factory(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+        truth = local_traces.trace_for(view)
+        assert isinstance(truth, LocalTrace)
+        claim = forged_claim(truth.execution, lying_output(truth.execution, view.step_limit))
+        lie_from = claim.steps if lie == "output" else min(lie_from_step, claim.steps)
+        return Liar(LyingTrace(truth, claim, lie_from), arity)
+
+    return factory
+
+
+def _silent(inner: SolverFactory, after_rounds: int) -> SolverFactory:
+    def factory(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+        return Silent(inner(view, trace, arity), after_rounds)
+
+    return factory
