@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import warnings
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -25,6 +26,7 @@ from opml.requests import least_steps
 from .conftest import SEVEN, running, wait_for
 from .test_explorer import CHROMIUM, CHROMIUM_ARGS
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "swagger"  # screenshots, for people
 LIAR_ACCOUNT = 3
 OPERATIONS = {
     "converter": ["/models", "/models/{model_id}", "/models/{model_id}/file", "/models/{model_id}/register"],
@@ -239,6 +241,11 @@ def operation(page: Page, method: str, path: str):
     return block
 
 
+def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
 def executed(block) -> tuple[int, dict]:
     """Execute, and the status and the JSON body Swagger UI shows (an earlier response cleared first)."""
     clear = block.get_by_role("button", name="Clear")
@@ -273,6 +280,7 @@ def test_try_it_out_asks_for_an_inference_and_shows_its_dispute(harness, offline
         block = operation(page, "post", "/inference-requests")
         block.locator("textarea.body-param__text").fill(json.dumps(body))
         status, shown = executed(block)
+        shoot(page, "submitter-post-inference-request")
         assert status == 202, shown
         request_id = shown["request_id"]
         assert shown["url"] == f"/inference-requests/{request_id}" and shown["gas_used"] > 21_000
@@ -287,6 +295,7 @@ def test_try_it_out_asks_for_an_inference_and_shows_its_dispute(harness, offline
         block = operation(page, "get", "/disputes/{game_id}")
         block.locator("input[placeholder='game_id']").fill(str(game["id"]))
         status, shown = executed(block)
+        shoot(page, "challenger-get-dispute")
         assert status == 200, shown
         assert (shown["id"], shown["status"], shown["request_id"]) == (game["id"], "challenger_won", request_id)
         assert shown["defender"] == liar and shown["winner"] == shown["challenger"]
