@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
-from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -101,8 +101,8 @@ def create_app(
     version: str = "0.1.0",
 ) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format, service=name)
-    # FastAPI's own /docs and /redoc load their scripts from a CDN (and ReDoc its fonts from Google): a
-    # blank page offline. These are the same pages over the copies fastapi-offline ships, under /static-offline-docs.
+    # FastAPI's own /docs and /redoc load their scripts from a CDN (and ReDoc its fonts from Google): a blank
+    # page offline. These are the same pages over the copies fastapi-offline ships, under /static-offline-docs.
     app = FastAPIOffline(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics or Metrics(name.replace("-", "_"))
@@ -146,7 +146,8 @@ async def _json_body_only(request: Request) -> None:
     elif _is_json_media_type(content_type):
         return
     raise UnsupportedMediaType(
-        f"send the body as JSON (content-type: application/json), not {content_type or 'without a content type'}"
+        "send the body as JSON (content-type: application/json), "
+        + (f"not {content_type}" if content_type else "and say so: the request has no content-type")
     )
 
 
