@@ -13,11 +13,14 @@ and four services running, holding their ports. So:
   `opml up` and the demo keep theirs and stop their stack themselves), every tracked child still running
   is sent SIGTERM with its group, and SIGKILL after a grace period; then a SIGTERM or SIGHUP goes on to
   end the process as it would have.
-- `guarded`: for what no handler can see, SIGKILL: the child asks the kernel for SIGTERM when its parent
+- `guarded`: for what no handler can see, SIGKILL: the child asks the kernel for a signal when its parent
   dies (prctl PR_SET_PDEATHSIG, set by a small Python shim that then execs the command; it survives the
   exec), and exits at once if its parent died before it could ask. Linux only (elsewhere the command runs
   as is). The kernel sends it when the *thread* that started the child ends: start them from a thread that
-  lives as long as they should (the main thread, everywhere here).
+  lives as long as they should (the main thread, everywhere here). The signal is the child's to choose:
+  SIGKILL for a service (its parent was killed: that is a crash, which the services are built to survive,
+  and a graceful stop with its chain gone would hold its port for many seconds of RPC retries), SIGTERM
+  for a launcher that must pass it on (npm's anvil and hardhat start the real binary as their child).
 """
 
 from __future__ import annotations
@@ -34,17 +37,17 @@ import weakref
 GRACE_SECONDS = 10.0
 PR_SET_PDEATHSIG = 1
 
-# The shim: argv = [parent pid, command...]. ctypes.CDLL(None) is libc; an error from prctl leaves the
-# child unguarded rather than not started.
+# The shim: argv = [parent pid, signal, command...]. ctypes.CDLL(None) is libc; an error from prctl leaves
+# the child unguarded rather than not started.
 _SHIM = (
-    "import ctypes, os, signal, sys\n"
+    "import ctypes, os, sys\n"
     "try:\n"
-    f"    ctypes.CDLL(None, use_errno=True).prctl({PR_SET_PDEATHSIG}, int(signal.SIGTERM), 0, 0, 0)\n"
+    f"    ctypes.CDLL(None, use_errno=True).prctl({PR_SET_PDEATHSIG}, int(sys.argv[2]), 0, 0, 0)\n"
     "except (OSError, AttributeError):\n"
     "    pass\n"
     "if os.getppid() != int(sys.argv[1]):\n"
     "    os._exit(0)  # the parent is gone already\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
 )
 
 _tracked: weakref.WeakSet[subprocess.Popen] = weakref.WeakSet()
@@ -52,11 +55,11 @@ _lock = threading.Lock()
 _handled: set[int] = set()
 
 
-def guarded(command: list[str]) -> list[str]:
-    """`command`, run so that it gets SIGTERM when this process dies (even by SIGKILL)."""
+def guarded(command: list[str], on_parent_death: int = signal.SIGTERM) -> list[str]:
+    """`command`, run so that it gets `on_parent_death` when this process dies (even by SIGKILL)."""
     if not sys.platform.startswith("linux"):
         return list(command)
-    return [sys.executable, "-c", _SHIM, str(os.getpid()), *command]
+    return [sys.executable, "-c", _SHIM, str(os.getpid()), str(int(on_parent_death)), *command]
 
 
 def track(process: subprocess.Popen) -> subprocess.Popen:

@@ -75,7 +75,7 @@ class ServiceProcess:
         self.lines: deque[str] = deque(maxlen=2_000)
         self.process = track(  # stopped when this process ends, and guarded: it ends even if this one is killed
             subprocess.Popen(
-                guarded([sys.executable, "-m", module]),
+                guarded([sys.executable, "-m", module], on_parent_death=signal.SIGKILL),
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -53,7 +53,9 @@ class LocalNode:
         return None
 
     def start(self, timeout: float = 60.0) -> LocalNode:
-        command = guarded(self.command())  # it ends with this process, however that ends (opml/processes.py)
+        # It ends with this process, however that ends (opml/processes.py); SIGTERM, which npm's launcher
+        # passes on to the node it starts.
+        command = guarded(self.command(), on_parent_death=signal.SIGTERM)
         self.process = track(
             subprocess.Popen(
                 command, cwd=self.cwd(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
