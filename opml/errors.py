@@ -74,6 +74,12 @@ class BadInput(OpmlError, ValueError):
     kind = ErrorKind.BAD_INPUT
 
 
+class UnsupportedMediaType(BadInput):
+    """A body in a format the route does not read (form data where JSON is expected, or the reverse)."""
+
+    status = 415
+
+
 class NotFound(OpmlError, LookupError):
     kind = ErrorKind.NOT_FOUND
 

@@ -2,10 +2,12 @@
 
 The submitter's POST /inference-requests and `opml request` both come here: the model (by on-chain
 id or by root M) must be registered and its file obtainable; the input must be what the model reads
-(its byte length, pixel values 0-255 for image models, or a text the packaged tokenizer turns into
-the token ids and mask a text model reads); the fee and step limit must be within bounds, and a
-request that gives no step limit gets one that covers its model's run. Only then is the transaction
-sent, and the request id read from its event.
+(its byte length; pixel values 0-255 for image models; float32 numbers for float models, sent
+big-endian; or a text the packaged tokenizer turns into the token ids and mask a text model reads);
+the fee and step limit must be within bounds, a step limit below the least its model's run can take
+is refused (it could only end at the limit, with no result, and still pay its fee), and a request
+that gives no step limit gets one that covers its model's run. Only then is the transaction sent,
+and the request id read from its event.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from web3.logs import DISCARD
 
 from .chain.client import TransactionManager
@@ -26,6 +29,14 @@ from .models.summary import summarize
 # all-MiniLM-L6-v2 takes (16.32e9 steps for 171M multiply-adds, docs/benchmarks.md): nearly all of a large
 # model's steps are its dot products (opml_dot, guest/inference/dot.c).
 STEPS_PER_MULTIPLY_ADD = 96
+# The fewest VM steps a multiply-add of those layers can take: a lower bound, so that a request is refused
+# only when its run surely cannot end within its step limit. Measured (the inference program, marginal cost
+# per multiply-add of a LINEAR and a CONV2D layer over operands of every kind: random, random bits, zeros,
+# infinities, NaN, huge, powers of two, cancelling): a dot product's multiply-add takes 90 to 145 steps, a
+# convolution's 185 to 232; 64 leaves a third of the cheapest for paths not measured.
+MIN_STEPS_PER_MULTIPLY_ADD = 64
+# What an image's channels can be: gray, RGB, RGBA. A float32 model with an input [C, H, W] of these reads pixels.
+IMAGE_CHANNELS = (1, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -52,14 +63,72 @@ def resolve_model_id(registry: Registry, model: int | str, registered: dict[byte
     return registered[root]
 
 
+def is_image_model(graph: Graph) -> bool:
+    """A model that reads pixels: any u8 model (as the seed's: the pixel bytes themselves), or a float32 model
+    whose input is an image, [C, H, W] with 1, 3 or 4 channels (given the pixel values as floats)."""
+    if graph.input_type == InputType.U8:
+        return True
+    shape = graph.input_shape
+    return graph.input_type == InputType.F32 and len(shape) == 3 and shape[0] in IMAGE_CHANNELS
+
+
+def _describe_input(graph: Graph) -> str:
+    return f"{graph.input_type.name.lower()} {'x'.join(map(str, graph.input_shape))}"
+
+
+def _check_count(given: int, what: str, graph: Graph) -> None:
+    count = math.prod(graph.input_shape)
+    if given != count:
+        raise BadInput(f"the model reads {count:,} values ({_describe_input(graph)}); got {given:,} {what}")
+
+
 def input_from_pixels(pixels: list[int], model_file: bytes | Graph) -> bytes:
-    """Pixel values (0-255) as the input of an image model."""
+    """Pixel values (0-255) as the input of an image model: the bytes themselves for a u8 model, and for a
+    float32 image model the same values as big-endian float32 (0.0 to 255.0, not scaled: a model trained
+    on scaled or normalized pixels is given exactly what it expects as input_f32)."""
     graph = model_file if isinstance(model_file, Graph) else parse_model(model_file)
-    if graph.input_type != InputType.U8:
-        raise BadInput("this model does not read pixels (its input is float32): send the input as bytes")
+    if not is_image_model(graph):
+        raise BadInput(
+            f"this model does not read pixels (its input is {_describe_input(graph)}, not an image [C, H, W] of "
+            f"1, 3 or 4 channels): send its input as input_f32 (numbers) or input_base64 (bytes)"
+        )
     if any(not 0 <= value <= 255 for value in pixels):
         raise BadInput("pixel values must be between 0 and 255")
-    return bytes(pixels)
+    _check_count(len(pixels), "pixels", graph)
+    if graph.input_type == InputType.U8:
+        return bytes(pixels)
+    return np.asarray(pixels, dtype=">f4").tobytes()
+
+
+def input_from_f32(values: list[float], model_file: bytes | Graph) -> bytes:
+    """Numbers as the input of a float32 model: big-endian float32, what the inference program reads (numpy's
+    default is little-endian: bytes from `array.tobytes()` would be read as other numbers)."""
+    graph = model_file if isinstance(model_file, Graph) else parse_model(model_file)
+    if graph.input_type != InputType.F32:
+        hint = "pixels (0-255)" if graph.input_type == InputType.U8 else "text, or input_base64"
+        raise BadInput(f"this model's input is {_describe_input(graph)}, not float32: send {hint}")
+    _check_count(len(values), "numbers", graph)
+    return f32_bytes(values)
+
+
+def f32_bytes(values: list[float]) -> bytes:
+    """Numbers as big-endian float32; each must be finite in float32 (NaN, infinities and numbers beyond
+    float32's range are refused, not sent as something else)."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInput("input_f32 must be a list of numbers") from None
+    if array.ndim != 1:
+        raise BadInput("input_f32 must be a flat list of numbers (C, H, W order for an image)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(">f4")
+    bad = np.flatnonzero(~np.isfinite(converted))
+    if bad.size:
+        raise BadInput(
+            f"input_f32 must be finite float32 numbers (at most {float(np.finfo(np.float32).max):.4g} in size); "
+            f"value {int(bad[0])} is {values[int(bad[0])]!r}"
+        )
+    return converted.tobytes()
 
 
 def input_from_text(text: str, graph: Graph) -> bytes:
@@ -82,6 +151,10 @@ def is_text_model(graph: Graph) -> bool:
 
 def multiply_adds(graph: Graph) -> int:
     """The multiply-adds of a model's linear, matmul and conv2d layers (shapes from its summary)."""
+    return _multiply_adds(graph, padding_counts=True)
+
+
+def _multiply_adds(graph: Graph, padding_counts: bool) -> int:
     total = 0
     for layer, node in zip(summarize(graph).layers, graph.nodes, strict=True):
         outputs = math.prod(layer.output_shape)
@@ -91,7 +164,14 @@ def multiply_adds(graph: Graph) -> int:
             total += outputs * layer.input_shapes[0][-1]
         elif node.op == Op.CONV2D:
             weight = graph.tensors[node.tensors[0]]  # [oc, c, kh, kw]
-            total += outputs * (weight.size // weight.shape[0])
+            if padding_counts:
+                total += outputs * (weight.size // weight.shape[0])
+            else:
+                channels, height, width = layer.input_shapes[0]
+                stride_h, stride_w, pad_h, pad_w = node.params[:4]
+                rows = _terms(height, weight.shape[2], stride_h, pad_h, layer.output_shape[1])
+                columns = _terms(width, weight.shape[3], stride_w, pad_w, layer.output_shape[2])
+                total += weight.shape[0] * channels * rows * columns
     return total
 
 
@@ -118,8 +198,46 @@ def check_input(input: bytes, model_file: bytes | Graph) -> None:
     graph = model_file if isinstance(model_file, Graph) else parse_model(model_file)
     if len(input) != graph.input_bytes:
         raise BadInput(
-            f"the model reads {graph.input_bytes} bytes of input ({graph.input_type.name.lower()} "
-            f"{'x'.join(map(str, graph.input_shape))}); got {len(input)}"
+            f"the model reads {graph.input_bytes} bytes of input ({_describe_input(graph)}); got {len(input)}"
+        )
+    if graph.input_type == InputType.F32:
+        values = np.frombuffer(input, dtype=">f4")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise BadInput(
+                f"the input holds NaN or infinity read as the model reads it, big-endian float32 (value {int(bad[0])}); "
+                "little-endian bytes (numpy's default) read so are other numbers: send the numbers as input_f32, "
+                "or the bytes of array.astype('>f4')"
+            )
+
+
+def executed_multiply_adds(graph: Graph) -> int:
+    """The multiply-adds the inference program surely executes: those of `multiply_adds`, less the terms a
+    padded convolution skips at the borders (the guest adds no term for a padding position)."""
+    return _multiply_adds(graph, padding_counts=False)
+
+
+def _terms(size: int, kernel: int, stride: int, pad: int, outputs: int) -> int:
+    """Over the outputs along one axis, the kernel positions that fall inside the input (not on padding)."""
+    return sum(1 for o in range(outputs) for k in range(kernel) if 0 <= o * stride + k - pad < size)
+
+
+def least_steps(graph: Graph) -> int:
+    """A lower bound on the steps of the model's run in the inference program, whatever its input."""
+    return executed_multiply_adds(graph) * MIN_STEPS_PER_MULTIPLY_ADD
+
+
+def check_step_limit_covers_run(graph: Graph, step_limit: int, allow_below: bool = False) -> None:
+    """Refuse a step limit below the least the model's run takes: such a request can only end at its limit,
+    "final" with no result, and pays its fee for it. `allow_below` lets it through (a test of the limit)."""
+    least = least_steps(graph)
+    if step_limit < least and not allow_below:
+        raise BadInput(
+            f"this model needs at least {least:,} steps (about {estimated_steps(graph):,}: "
+            f"{multiply_adds(graph):,} multiply-adds), and step_limit is {step_limit:,}: its run would stop at the "
+            "limit with no result and still pay the fee. Leave step_limit out (the service sizes it for the "
+            "model), give more, or set allow_step_limit_below_run to send it anyway",
+            details={"least_steps": least, "estimated_steps": estimated_steps(graph), "step_limit": step_limit},
         )
 
 

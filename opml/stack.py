@@ -8,7 +8,9 @@ as processes. What `opml up` and `make run` start, and what the end-to-end tests
 Services are configured only by environment variables, the same names docker compose sets
 (CONVERTER_PORT, SUBMITTER_RPC_URL, ...). Each service's log lines are shown with its name in
 front (or kept, when `echo` is off). Stopping the stack (or Ctrl-C) terminates every process it
-started, in its own process group, so nothing is left behind.
+started, in its own process group, so nothing is left behind; and so does the end of the process
+that started them, whatever ends it: an exit, SIGTERM or SIGHUP (a benchmark under `timeout`), or
+SIGKILL, which each child learns from the kernel (opml/processes.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .chain.hardhat import Hardhat
 from .chain.deploy import deploy_with_defaults
 from .chain.registry import Deployment, Parameters
 from .errors import Unavailable
+from .processes import guarded, track
 from .service.db import ensure_database
 
 SERVICES = ("converter", "vm-worker", "submitter", "challenger")
@@ -70,13 +73,15 @@ class ServiceProcess:
         self.name = name
         self.url = url
         self.lines: deque[str] = deque(maxlen=2_000)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopping it stops its children too
-            text=True,
+        self.process = track(  # stopped when this process ends, and guarded: it ends even if this one is killed
+            subprocess.Popen(
+                guarded([sys.executable, "-m", module], on_parent_death=signal.SIGKILL),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopping it stops its children too
+                text=True,
+            )
         )
         self._echo = echo
         threading.Thread(target=self._pump, name=f"{name}-log", daemon=True).start()

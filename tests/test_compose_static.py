@@ -156,6 +156,20 @@ def test_the_commands_the_images_run_exist():
     assert "@foundry-rs/anvil" in (REPO / "package.json").read_text()
 
 
+def test_every_image_has_its_docs_assets_and_warms_the_vm_at_build():
+    """Swagger UI's and ReDoc's scripts come with fastapi-offline, a runtime dependency every image installs
+    (not left out with torch and onnx), so the pages load nothing from the internet; and every image
+    compiles the VM's numba kernels into its cache at build time, where the services load them."""
+    import tomllib
+
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(d.startswith("fastapi-offline==") for d in dependencies)
+    assert 'heavy = ("torch", "onnx")' in _block((REPO / DOCKERFILES[0]).read_text(), "shared stages")
+    for dockerfile in PYTHON_DOCKERFILES:
+        app = _block((REPO / dockerfile).read_text(), "app stage")
+        assert "NUMBA_CACHE_DIR=/var/cache/opml/numba" in app and "python -m opml.vm.warm;" in app, dockerfile
+
+
 def _block(text: str, name: str) -> str:
     begin, end = f"# ---- {name}: begin", f"# ---- {name}: end ----"
     assert begin in text and end in text, name

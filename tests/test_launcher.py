@@ -1,5 +1,7 @@
-"""`opml up`: the whole stack from a clean state, every /readyz green, and nothing left behind on Ctrl-C."""
+"""`opml up`: the whole stack from a clean state, every /readyz green, and nothing left behind on Ctrl-C; and
+what a process starts (anvil, services) ends with it however it ends, SIGKILL included."""
 
+import json
 import os
 import re
 import signal
@@ -9,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def descendants(pid: int) -> set[int]:
@@ -72,3 +75,48 @@ def test_opml_up_starts_everything_and_leaves_nothing_behind(tmp_path):
             raise AssertionError(f"{url} still answers")
         except httpx.TransportError:
             pass
+
+
+# Anvil and a service started as a Stack starts them, in a script that then waits to be ended.
+HOLDER = """
+import json, os, sys, time
+from pathlib import Path
+from opml.chain.anvil import Anvil, free_port
+from opml.stack import ServiceProcess
+
+node = Anvil().start()
+port = free_port()
+env = {**os.environ, "VM_WORKER_HOST": "127.0.0.1", "VM_WORKER_PORT": str(port), "VM_WORKER_CONVERTER_URL": "",
+       "VM_WORKER_STORE_DIR": str(Path(sys.argv[1]) / "store")}
+service = ServiceProcess("vm-worker", "vm_worker", env, f"http://127.0.0.1:{port}", echo=False)
+service.wait_ready(120)
+print(json.dumps([node.process.pid, service.pid]), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_what_a_process_starts_ends_with_it_however_it_ends(tmp_path, ending):
+    """A benchmark killed by `timeout` (SIGTERM), a closed terminal (SIGHUP), Ctrl-C, or SIGKILL (which no
+    handler sees: each child has the kernel tell it, PR_SET_PDEATHSIG): anvil and the service end too."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
+    started: set[int] = set()
+    try:
+        line = holder.stdout.readline()
+        assert line, "the script did not start anvil and the vm-worker"
+        children = json.loads(line)
+        started = descendants(holder.pid)
+        assert set(children) <= started  # (the shim that guards each child has become it: exec)
+        os.kill(holder.pid, ending)
+        holder.wait(60)
+        if ending in (signal.SIGTERM, signal.SIGHUP, signal.SIGKILL):
+            assert holder.returncode == -ending  # ended as that signal ends a process, after the children
+        deadline = time.monotonic() + 30
+        while [pid for pid in started if alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in started if alive(pid)] == []
+    finally:
+        for pid in [holder.pid, *started]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -12,16 +12,27 @@ from opml.agents.views import decode_output
 from opml.chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
 from opml.errors import BadInput
 from opml.models import minilm
-from opml.models.formats import Op, Prediction, parse_model
+from opml.guest import INFERENCE, built
+from opml.models.formats import Graph, InputType, Node, Op, Prediction, parse_model
 from opml.requests import (
+    MIN_STEPS_PER_MULTIPLY_ADD,
     STEPS_PER_MULTIPLY_ADD,
+    check_input,
+    check_step_limit_covers_run,
     default_step_limit,
     estimated_steps,
+    executed_multiply_adds,
+    input_from_f32,
+    input_from_pixels,
     input_from_text,
+    is_image_model,
     is_text_model,
+    least_steps,
     multiply_adds,
 )
 from opml.resources import seed_model_dir
+from opml.vm.elf import Program
+from opml.vm.execution import Execution
 
 LENGTH = 8
 
@@ -86,6 +97,97 @@ def test_the_step_limit_covers_the_models_run(text_graph, seed_graph):
     assert default_step_limit(text_graph, 100_000_000, needed + 1) == needed + 1
     with pytest.raises(BadInput, match=r"needs about .* at most 1,000,000"):
         default_step_limit(text_graph, 100, 1_000_000)
+
+
+def run_steps(graph: Graph | bytes, data: bytes) -> int:
+    model = graph if isinstance(graph, bytes) else graph.to_bytes()
+    result = Execution(Program.from_file(built(INFERENCE.name)), model=model, input=data).run()
+    assert result.exit_code == 0
+    return result.steps
+
+
+def operands(kind: str, shape: tuple[int, ...], rng) -> np.ndarray:
+    """float32 operands of one kind: each takes its own path through the guest's multiply-add."""
+    n = math.prod(shape)
+    if kind == "bits":  # any float32 at all, NaN and infinities included
+        values = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    elif kind == "special":
+        values = rng.choice(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3e38, 1e-45, 1.0], np.float32), n)
+    elif kind == "cancelling":
+        values = np.tile(np.array([1.0, -1.0], np.float32), n // 2 + 1)[:n]
+    elif kind == "powers of two":
+        values = (2.0 ** rng.integers(-20, 20, n)).astype(np.float32)
+    else:
+        values = rng.uniform(-1, 1, n).astype(np.float32)
+    return values.reshape(shape)
+
+
+KINDS = ("uniform", "bits", "special", "cancelling", "powers of two")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_least_steps_of_a_model_are_a_lower_bound_of_its_run(kind, seed_graph):
+    """A request is refused when its step limit is below least_steps: so the VM never takes fewer. Linear,
+    matmul and padded convolutions (whose border terms the guest skips) over operands of every kind."""
+    rng = np.random.default_rng(len(kind))
+    conv_weight = operands(kind, (3, 2, 3, 3), rng)
+    models = {
+        "linear": (Graph(InputType.F32, (48,), [operands(kind, (24, 48), rng)], [Node(Op.LINEAR, [0], [0], [])]), (48,)),
+        "padded conv": (
+            Graph(InputType.F32, (2, 4, 4), [conv_weight], [Node(Op.CONV2D, [0], [0], [1, 1, 2, 2])]), (2, 4, 4)),
+        "strided conv": (
+            Graph(InputType.F32, (2, 7, 7), [conv_weight], [Node(Op.CONV2D, [0], [0], [2, 2, 1, 1])]), (2, 7, 7)),
+        "matmul": (
+            Graph(InputType.F32, (8, 16), [], [Node(Op.TRANSPOSE, [0], [], [1, 0]), Node(Op.MATMUL, [0, 1], [], [])]),
+            (8, 16)),
+    }  # fmt: skip
+    for name, (graph, shape) in models.items():
+        parsed = parse_model(graph.to_bytes())
+        assert executed_multiply_adds(parsed) > 0, name
+        steps = run_steps(graph, operands(kind, shape, rng).astype(">f4").tobytes())
+        assert least_steps(parsed) <= steps, (name, least_steps(parsed), steps)
+    for pixels in (bytes(784), bytes([255]) * 784, (seed_model_dir() / "input_7.bin").read_bytes()):
+        model = (seed_model_dir() / "model.bin").read_bytes()
+        assert least_steps(seed_graph) <= run_steps(model, pixels)
+
+
+def test_padding_is_no_multiply_add_and_a_step_limit_below_the_least_is_refused(seed_graph):
+    one_pixel = parse_model(
+        Graph(InputType.F32, (2, 1, 1), [np.ones((4, 2, 3, 3), np.float32)], [Node(Op.CONV2D, [0], [0], [1, 1, 1, 1])])
+        .to_bytes()
+    )  # fmt: skip
+    assert multiply_adds(one_pixel) == 4 * 2 * 9 and executed_multiply_adds(one_pixel) == 4 * 2
+    least = least_steps(seed_graph)
+    assert least == (784 * 20 + 20 * 10) * MIN_STEPS_PER_MULTIPLY_ADD
+    check_step_limit_covers_run(seed_graph, least)
+    with pytest.raises(BadInput, match=f"needs at least {least:,} steps .* step_limit is {least - 1:,}") as refused:
+        check_step_limit_covers_run(seed_graph, least - 1)
+    assert refused.value.details["least_steps"] == least
+    check_step_limit_covers_run(seed_graph, 1, allow_below=True)
+
+
+def test_numbers_and_pixels_become_the_input_a_model_reads(seed_graph):
+    weights = [np.ones((1, 4), np.float32)]
+    image = Graph(InputType.F32, (1, 2, 2), weights, [Node(Op.FLATTEN, [0], [], []), Node(Op.LINEAR, [1], [0], [])])
+    vector = Graph(InputType.F32, (4,), [np.ones((1, 4), np.float32)], [Node(Op.LINEAR, [0], [0], [])])
+    assert is_image_model(image) and is_image_model(seed_graph) and not is_image_model(vector)
+    numbers = [0.5, -1.25, 3e38, 7]
+    assert input_from_f32(numbers, image) == np.array(numbers, ">f4").tobytes() == input_from_f32(numbers, vector)
+    assert input_from_pixels([0, 1, 128, 255], image) == np.array([0.0, 1.0, 128.0, 255.0], ">f4").tobytes()
+    assert input_from_pixels([7] * 784, seed_graph) == bytes([7] * 784)
+    for values, reason in (([1.0] * 3, "reads 4 values .* got 3 numbers"), ([4e38, 0, 0, 0], r"value 0 is 4e\+38")):
+        with pytest.raises(BadInput, match=reason):
+            input_from_f32(values, vector)
+    with pytest.raises(BadInput, match="not float32: send pixels"):
+        input_from_f32([0.0] * 784, seed_graph)
+    with pytest.raises(BadInput, match="does not read pixels"):
+        input_from_pixels([0] * 4, vector)
+    with pytest.raises(BadInput, match="between 0 and 255"):
+        input_from_pixels([0, 0, 0, 256], image)
+    little_endian = np.array([0.5, 0.25, np.uint32(0x3F00FFFF).view(np.float32), 1.0], np.float32).tobytes()
+    with pytest.raises(BadInput, match="little-endian"):
+        check_input(little_endian, vector)
+    check_input(np.array([0.5, 0.25, 1.0, 2.0], ">f4").tobytes(), vector)
 
 
 def test_the_whole_minilm_run_fits_its_deployment():

@@ -12,6 +12,7 @@ import time
 from eth_account import Account
 from web3 import Web3
 
+from ..processes import guarded, track
 from .toolchain import ToolchainError, tool
 
 DEFAULT_GAS_LIMIT = 1_000_000_000  # room for batched eth_calls in tests and benchmarks
@@ -52,8 +53,13 @@ class LocalNode:
         return None
 
     def start(self, timeout: float = 60.0) -> LocalNode:
-        self.process = subprocess.Popen(
-            self.command(), cwd=self.cwd(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        # It ends with this process, however that ends (opml/processes.py); SIGTERM, which npm's launcher
+        # passes on to the node it starts.
+        command = guarded(self.command(), on_parent_death=signal.SIGTERM)
+        self.process = track(
+            subprocess.Popen(
+                command, cwd=self.cwd(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            )
         )
         deadline = time.monotonic() + timeout
         w3 = Web3(Web3.HTTPProvider(self.url))

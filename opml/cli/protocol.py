@@ -15,6 +15,7 @@ registered uri is a path in this repository), checked against the on-chain start
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -88,26 +89,77 @@ def _json_args(args) -> dict:
 
 
 def request(
-    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="The input file."),
+    input: Path = typer.Option(None, "--input", "-i", exists=True, dir_okay=False,
+                               help="The input file: the bytes the program reads."),
+    input_f32: Path = typer.Option(None, "--input-f32", exists=True, dir_okay=False,
+                                   help="For a float32 model: a JSON file holding the input as a list of numbers "
+                                        "(sent as big-endian float32)."),
     model: str = typer.Option(None, help="On-chain model id (default: the deployment's seed model)."),
     program: int = typer.Option(None, help="On-chain program id (default: the inference program)."),
     fee: int = typer.Option(10**15, min=0, help="Fee in wei."),
     step_limit: int = typer.Option(100_000_000, min=1, help="Steps the run may take."),
+    allow_step_limit_below_run: bool = typer.Option(
+        False, help="Send a step limit below the least the model's run takes (its claim will have no result)."),
     rpc: str = RpcOption,
     deployment: Path = DeploymentOption,
     account: int = AccountOption,
     as_json: bool = JsonOption,
-) -> None:
-    """Ask for an inference on-chain (the seed's golden image, now with the input in the request)."""
-    from ..requests import send_request
+) -> None:  # fmt: skip
+    """Ask for an inference on-chain (the seed's golden image, now with the input in the request).
+
+    For the inference program, the model's file is fetched (from its registered uri) to check the input
+    and that the step limit can cover its run, as POST /inference-requests does; a model whose file cannot
+    be had here is sent unchecked, with a note."""
+    from ..errors import BadInput
+    from ..requests import check_input, check_step_limit_covers_run, f32_bytes, input_from_f32, send_request
 
     with user_errors():
+        if (input is None) == (input_f32 is None):
+            raise BadInput("give the input as --input (a file of bytes) or --input-f32 (a JSON list of numbers)")
+        numbers = _read_numbers(input_f32) if input_f32 is not None else None
         session = Session(rpc, deployment, account)
         model_id = int(model) if model else session.deployment.model_id
-        sent = send_request(session.registry, session.tx, program or session.deployment.program_id, model_id,
-                            read_optional(input), fee, step_limit)  # fmt: skip
+        program_id = program or session.deployment.program_id
+        graph = _model_graph(session, model_id) if program_id == session.deployment.program_id else None
+        if numbers is not None:
+            data = f32_bytes(numbers) if graph is None else input_from_f32(numbers, graph)
+        else:
+            data = read_optional(input)
+        if graph is not None:
+            check_input(data, graph)
+            check_step_limit_covers_run(graph, step_limit, allow_step_limit_below_run)
+        sent = send_request(session.registry, session.tx, program_id, model_id, data, fee, step_limit)
     _say(as_json, {"request_id": sent.request_id, "tx_hash": hex0x(sent.tx_hash), "gas_used": sent.gas_used},
          f"request {sent.request_id} ({sent.gas_used:,} gas)")  # fmt: skip
+
+
+def _read_numbers(path: Path) -> list:
+    from ..errors import BadInput
+
+    try:
+        numbers = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise BadInput(f"{path} is not a JSON file: {error}") from None
+    if not isinstance(numbers, list) or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in numbers
+    ):
+        raise BadInput(f"{path} must hold a JSON list of numbers")
+    return numbers
+
+
+def _model_graph(session: Session, model_id: int):
+    """The registered model's graph, from its file at its uri (checked against its root); None, with a note,
+    if the file cannot be had here."""
+    from ..agents.traces import FetchedModels
+    from ..errors import OpmlError
+    from ..models.formats import parse_model
+
+    registered = session.registry.model(model_id)
+    try:
+        return parse_model(FetchedModels(None).model_bytes(registered.root, registered.uri))
+    except OpmlError as error:
+        console.print(f"[yellow]note:[/yellow] the input and step limit are not checked: {error}")
+        return None
 
 
 def claim(

@@ -143,6 +143,48 @@ def _resolve_reshape(shape: tuple[int, ...], target: list[int], allow_zero: bool
     return tuple(dims) if math.prod(dims) == math.prod(shape) else None
 
 
+NO_SUCH_OP = "the graph format has no such op"
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A node the graph cannot run: an op it does not have (`missing`), or one it has used in a way it cannot
+    follow (`why`). `from_data`: the node computes on the model's input, not only on constants and shapes."""
+
+    op: str
+    node: str
+    why: str
+    from_data: bool
+    missing: bool
+    message: str | None = None  # the whole message, when the reason came without its node
+
+    def sentence(self) -> str:
+        return self.message or f"{self.op} at node '{self.node}' is not supported: {self.why}"
+
+
+def _refusal(problems: list[_Problem]) -> UnsupportedModelError:
+    """One error naming every node the graph cannot run: first the ops it does not have (those computing on
+    the input's data before those only building constants, such as the zero state of an LSTM), grouped by op,
+    then the supported ops used in ways it cannot follow."""
+    details = {"unsupported": [{"op": p.op, "node": p.node, "reason": p.why} for p in problems]}
+    if len(problems) == 1:
+        return UnsupportedModelError(problems[0].sentence(), details=details)
+    missing: dict[str, list[_Problem]] = {}
+    for problem in sorted((p for p in problems if p.missing), key=lambda p: not p.from_data):  # stable: node order
+        missing.setdefault(problem.op, []).append(problem)
+    sentences = []
+    if missing:
+        groups = []
+        for op, nodes in missing.items():
+            names = ", ".join(f"'{p.node}'" for p in nodes)
+            groups.append(f"{op} at node{'s' if len(nodes) > 1 else ''} {names}")
+        sentences.append(f"The graph format has no such op: {'; '.join(groups)}.")
+    sentences += [p.sentence() + "." for p in problems if not p.missing]
+    return UnsupportedModelError(
+        f"{len(problems)} nodes of this model are not supported. {' '.join(sentences)}", details=details
+    )
+
+
 @dataclass(frozen=True)
 class _Value:
     """A value of our graph: its id (0 is the input, k the output of node k-1) and its shape
@@ -182,18 +224,34 @@ class _Importer:
         }  # fmt: skip
 
     def run(self) -> Graph:
+        """Every node in order. A node the graph cannot run is noted and the walk goes on (what it would
+        have computed is unknown, and nodes reading it are skipped), so that one refusal lists every
+        operator of the model that cannot be served, not the first node that fails."""
         input_type, input_shape = self.graph_input()
+        problems: list[_Problem] = []
+        unknown: dict[str, bool] = {}  # outputs of refused or skipped nodes -> derived from the input's data
         for node in self.onnx_graph.node:
-            if self.is_shape_arithmetic(node):
+            unknown_inputs = [name for name in node.input if name in unknown]
+            handler = self.handlers.get(node.op_type) if node.domain in DEFAULT_DOMAINS else None
+            # (a Shape of the data is a shape: what is built from it only sizes things, like an LSTM's zero state)
+            from_data = node.op_type != "Shape" and any(unknown.get(n, n in self.values) for n in node.input if n)
+            if not unknown_inputs and self.is_shape_arithmetic(node):
                 self.compute_constants(node)
                 continue
-            handler = self.handlers.get(node.op_type) if node.domain in DEFAULT_DOMAINS else None
-            if handler is None:
+            if handler is None and not (unknown_inputs and node.op_type in SHAPE_ARITHMETIC):
                 op = node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
-                raise UnsupportedModelError(
-                    f"{op} at node '{self.node_name(node)}' is not supported: the graph format has no such op"
-                )
-            handler(node)
+                problems.append(_Problem(op, self.node_name(node), NO_SUCH_OP, from_data, missing=True))
+            elif not unknown_inputs:
+                try:
+                    handler(node)
+                    continue
+                except UnsupportedModelError as error:
+                    why = getattr(error, "why", None)
+                    problems.append(_Problem(node.op_type, self.node_name(node), why or str(error), from_data,
+                                             missing=False, message=None if why else str(error)))  # fmt: skip
+            unknown.update(dict.fromkeys((name for name in node.output if name), from_data))
+        if problems:
+            raise _refusal(problems)
         self.check_output()
         return Graph(input_type, input_shape, self.tensors, self.nodes)
 
@@ -266,7 +324,9 @@ class _Importer:
         return node.name or f"producing {node.output[0]}"
 
     def unsupported(self, node: onnx.NodeProto, why: str) -> UnsupportedModelError:
-        return UnsupportedModelError(f"{node.op_type} at node '{self.node_name(node)}' is not supported: {why}")
+        error = UnsupportedModelError(f"{node.op_type} at node '{self.node_name(node)}' is not supported: {why}")
+        error.why = why
+        return error
 
     def misfit(self, node: onnx.NodeProto, why: str) -> OnnxFormatError:
         return OnnxFormatError(f"{node.op_type} at node '{self.node_name(node)}': {why}")

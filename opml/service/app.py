@@ -13,6 +13,10 @@
   reachable, caches warm, migrations applied) and answers 503 until all pass;
   `/metrics` is Prometheus text.
 - Bodies larger than the service's limit are refused with 413 before they are read.
+- Swagger UI (`/docs`) and ReDoc (`/redoc`) are served with their scripts and styles from this process
+  (the `fastapi-offline` package ships them), so they work on a machine without the internet.
+- Every route that reads a JSON body refuses another content type with 415, and a body that is not
+  JSON with 400, before validating anything.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import OpmlError
+from ..errors import OpmlError, UnsupportedMediaType
 from .logs import configure_logging
 from .metrics import Metrics
 from .settings import ServiceSettings
@@ -78,6 +84,9 @@ ERROR_RESPONSES = {
 }
 
 
+UNSUPPORTED_MEDIA_TYPE_RESPONSE = {"model": Problem, "description": "The body is not application/json"}
+
+
 def create_app(
     *,
     name: str,
@@ -92,21 +101,60 @@ def create_app(
     version: str = "0.1.0",
 ) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format, service=name)
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN (and ReDoc its fonts from Google): a blank
+    # page offline. These are the same pages over the copies fastapi-offline ships, under /static-offline-docs.
+    app = FastAPIOffline(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics or Metrics(name.replace("-", "_"))
     app.state.checks = list(checks)
     _install_error_handlers(app)
     for router in routers:
-        app.include_router(router, responses=ERROR_RESPONSES)
+        for route in router.routes:
+            if _reads_json(route):  # documented where it can happen
+                route.responses.setdefault(415, UNSUPPORTED_MEDIA_TYPE_RESPONSE)
+        app.include_router(router, responses=ERROR_RESPONSES, dependencies=[Depends(_json_body_only)])
     app.include_router(_operations_router())
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_SameOriginOnly, paths=("/docs", "/redoc"))
     app.add_middleware(_RequestContext, metrics=app.state.metrics)
     return app
 
 
 def add_check(app: FastAPI, check: Check) -> None:
     app.state.checks.append(check)
+
+
+# --- JSON bodies ------------------------------------------------------------------------------------
+
+
+def _reads_json(route) -> bool:
+    """A route whose body is JSON (a pydantic model, a dict...), not a form or an upload."""
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    return not isinstance(route.body_field.field_info, params.Form)  # File is a Form too
+
+
+async def _json_body_only(request: Request) -> None:
+    """415 for a body sent to a JSON route as anything but JSON. (FastAPI would read such a body as bytes and
+    answer 422 "Input should be a valid dictionary", which tells nobody what to fix.)"""
+    if not _reads_json(request.scope.get("route")):
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        if not await request.body():
+            return  # no body at all: validation says which field is missing
+    elif _is_json_media_type(content_type):
+        return
+    raise UnsupportedMediaType(
+        "send the body as JSON (content-type: application/json), "
+        + (f"not {content_type}" if content_type else "and say so: the request has no content-type")
+    )
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media_type.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
 
 
 # --- operations --------------------------------------------------------------------------------
@@ -168,6 +216,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        for item in error.errors():
+            if item.get("type") == "json_invalid":  # FastAPI reports it as a validation error; it is a 400
+                position = item.get("loc", ("body", None))[-1]
+                reason = (item.get("ctx") or {}).get("error", "JSON decode error")
+                return JSONResponse(
+                    {"error": "bad_input", "message": f"the body is not valid JSON: {reason} at character {position}"},
+                    status_code=400,
+                )
         details = [
             {"where": ".".join(str(part) for part in item.get("loc", ())), "problem": item.get("msg", "")}
             for item in error.errors()
@@ -237,6 +293,36 @@ class _RequestContext:
                     "request", method=scope["method"], path=scope["path"], status=status, ms=round(elapsed * 1000, 1)
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+# What the documentation pages may load: their own scripts and styles (and the inline ones they start with),
+# icons drawn as data: URLs, requests to this service ("Try it out") and ReDoc's search worker. Nothing from
+# another origin, so a page works the same without the internet; ReDoc's footer links a Redocly logo on its
+# CDN, which the browser then never fetches (the image hides itself when it cannot load).
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:"
+)
+
+
+class _SameOriginOnly:
+    """The Content-Security-Policy above on the documentation pages."""
+
+    def __init__(self, app, paths: Sequence[str]):
+        self.app = app
+        self.paths = set(paths)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            return await self.app(scope, receive, send)
+
+        async def send_with_policy(message):
+            if message["type"] == "http.response.start":
+                policy = (b"content-security-policy", DOCS_CONTENT_SECURITY_POLICY.encode())
+                message["headers"] = [*message.get("headers", []), policy]
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
 
 
 class _BodyLimit:

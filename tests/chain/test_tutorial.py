@@ -63,3 +63,54 @@ def test_the_commands_refuse_what_cannot_be_done(anvil, tmp_path):
     no_key = subprocess.run([sys.executable, "-m", "opml.cli", "request", *rpc, "--input", __file__],
                             capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin"})  # fmt: skip
     assert no_key.returncode == 2 and "OPML_PRIVATE_KEY" in no_key.stderr
+
+
+def test_opml_request_takes_numbers_and_checks_them_and_the_step_limit(anvil, w3, tmp_path):
+    """A float32 model registered with an http uri (served here): `opml request --input-f32` sends the numbers
+    as big-endian float32 after checking them against the model, and a step limit below the least its run
+    takes is refused unless asked for."""
+    import functools
+    import http.server
+    import threading
+
+    import numpy as np
+
+    from opml.chain.anvil import dev_key
+    from opml.chain.client import TransactionManager
+    from opml.chain.deploy import register_model
+    from opml.chain.registry import Deployment, Registry
+    from opml.models.formats import Graph, InputType, Node, Op
+
+    rpc = ["--rpc", anvil.url]
+    opml("deploy", *rpc, "-o", "deployment.json", cwd=tmp_path)
+    weights = [np.arange(12, dtype=np.float32).reshape(3, 4) / 10]
+    graph = Graph(InputType.F32, (1, 2, 2), weights, [Node(Op.FLATTEN, [0], [], []), Node(Op.LINEAR, [1], [0], [])])
+    (tmp_path / "model.bin").write_bytes(graph.to_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        registry = Registry(w3, Deployment.read(tmp_path / "deployment.json").registry)
+        uri = f"http://127.0.0.1:{server.server_address[1]}/model.bin"
+        model_id = register_model(registry, TransactionManager(w3, dev_key(0)), graph.to_bytes(), uri)
+        model = ["--model", str(model_id), "--account", "5"]
+        (tmp_path / "numbers.json").write_text(json.dumps([0.5, -1.25, 3, 7e3]))
+        sent = as_json("request", *rpc, *model, "--input-f32", "numbers.json", cwd=tmp_path)
+        (event,) = registry.contract.events.InferenceRequested.get_logs(
+            from_block=0, argument_filters={"requestId": sent["request_id"]}
+        )
+        assert event["args"]["input"] == np.array([0.5, -1.25, 3, 7e3], ">f4").tobytes()
+
+        def refused(*args) -> str:
+            result = subprocess.run([sys.executable, "-m", "opml.cli", "request", *rpc, *model, *args],
+                                    capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+            assert result.returncode == 2, result.stdout + result.stderr
+            return " ".join(result.stderr.split())
+
+        (tmp_path / "short.json").write_text("[1, 2, 3]")
+        assert "reads 4 values (f32 1x2x2); got 3 numbers" in refused("--input-f32", "short.json")
+        assert "needs at least 768 steps" in refused("--input-f32", "numbers.json", "--step-limit", "700")
+        below = ["--input-f32", "numbers.json", "--step-limit", "700", "--allow-step-limit-below-run"]
+        assert as_json("request", *rpc, *model, *below, cwd=tmp_path)["request_id"] == sent["request_id"] + 1
+    finally:
+        server.shutdown()

@@ -154,7 +154,10 @@ def test_every_service_is_healthy_and_swagger_is_served(stack):
         assert service.attrs["State"]["Health"]["Status"] == "healthy", name
         assert service.attrs["Config"]["User"] in ("opml", "anvil", "postgres"), name  # never root
     for name in ("converter", "submitter", "challenger"):
-        assert stack.http.get(f"{stack.url(name)}/docs").status_code == 200, name
+        docs = stack.http.get(f"{stack.url(name)}/docs")
+        assert docs.status_code == 200 and "https://" not in docs.text, name  # its scripts served by the image
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+            assert stack.http.get(f"{stack.url(name)}/static-offline-docs/{asset}").status_code == 200, (name, asset)
         assert stack.http.get(f"{stack.url(name)}/readyz").status_code == 200, name
     (worker,) = stack.project.containers("vm-worker")
     port = worker.ports["8002/tcp"][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -83,6 +84,21 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@contextmanager
+def running(harness: Harness, *agents: tuple[str, str, int, dict]):
+    """Extra agents for one test: (name, kind, dev account, environment)."""
+    started = []
+    try:
+        for name, kind, account, env in agents:
+            prefix = "SUBMITTER_" if kind == "submitter" else "CHALLENGER_"
+            started.append(harness.stack.start_service(name, kind, {f"{prefix}DEV_ACCOUNT": str(account), **env}))
+        yield
+    finally:
+        for service in started:
+            service.stop()
+            harness.stack.services.pop(service.name, None)
 
 
 @pytest.fixture(scope="module")

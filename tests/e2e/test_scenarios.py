@@ -5,7 +5,6 @@ started for the test that needs them."""
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from opml.resources import seed_model_dir
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 
-from .conftest import E2E_PARAMETERS, SEVEN, wait_for
+from .conftest import E2E_PARAMETERS, SEVEN, running, wait_for
 
 # The whole module runs twice: the services' databases in SQLite files, then on a real PostgreSQL server.
 pytestmark = pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True, scope="module")
@@ -31,21 +30,6 @@ CLAIM_BOND, CHALLENGE_BOND = E2E_PARAMETERS.claim_bond, E2E_PARAMETERS.challenge
 def steps() -> int:
     model = (seed_model_dir() / "model.bin").read_bytes()
     return Execution(Program.from_file(built(INFERENCE.name)), model=model, input=SEVEN).run().steps
-
-
-@contextmanager
-def running(harness, *agents: tuple[str, str, int, dict]):
-    """Extra agents for one test: (name, kind, dev account, environment)."""
-    started = []
-    try:
-        for name, kind, account, env in agents:
-            prefix = "SUBMITTER_" if kind == "submitter" else "CHALLENGER_"
-            started.append(harness.stack.start_service(name, kind, {f"{prefix}DEV_ACCOUNT": str(account), **env}))
-        yield
-    finally:
-        for service in started:
-            service.stop()
-            harness.stack.services.pop(service.name, None)
 
 
 def money(harness, from_block: int) -> tuple[dict[str, int], int]:
@@ -208,7 +192,9 @@ def test_bad_requests_get_a_reason_and_send_nothing(harness):
         assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
         assert response.json()["message"], case
     garbage = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
-    assert garbage.status_code == 422
+    assert garbage.status_code == 400 and garbage.json()["message"].startswith("the body is not valid JSON")
+    as_text = httpx.post(url, content=b'{"model": "1"}', headers={"content-type": "text/plain"}, timeout=30)
+    assert as_text.status_code == 415 and "application/json" in as_text.json()["message"]
     huge = httpx.post(url, content=b"[" + b"1," * (5 << 20) + b"1]", headers={"content-type": "application/json"})
     assert huge.status_code == 413
     assert httpx.get(f"{harness.url('submitter')}/inference-requests/99999", timeout=30).status_code == 404

@@ -300,6 +300,62 @@ def test_unsupported_constructs_name_the_op_and_the_node(case):
     assert reason in message and (f"'{node_name}'" in message if node_name else True), message
 
 
+def lstm_classifier_onnx() -> bytes:
+    """An LSTM classifier as PyTorch exports it (lstm_unsupported.onnx of the issue): batch-first input
+    transposed to the sequence first, the zero state built by Expand from its Shape, LSTM, the last step, Linear."""
+    import io
+    import warnings
+
+    import torch
+    from torch import nn
+
+    class LstmClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16, batch_first=True)
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(out[:, -1])
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LstmClassifier().eval(), (torch.zeros(1, 5, 8),), buffer, dynamo=False)
+    return buffer.getvalue()
+
+
+def test_a_refusal_lists_every_unsupported_operator_leading_with_the_one_computing_on_the_data():
+    with pytest.raises(UnsupportedModelError) as raised:
+        graph_from_onnx(lstm_classifier_onnx())
+    message = str(raised.value)
+    assert message.startswith(
+        "4 nodes of this model are not supported. The graph format has no such op: LSTM at node '/lstm/LSTM'; "
+        "Expand at nodes '/lstm/Expand', '/lstm/Expand_1'."
+    ), message
+    transpose = "Transpose at node '/lstm/Transpose' is not supported: a Transpose [1, 0, 2] that moves the batch axis"
+    assert transpose in message
+    # what follows the LSTM (Squeeze, Transpose, Gather, the Linear) is not blamed for it
+    assert "Gemm" not in message and "Squeeze" not in message and "Transpose_1" not in message
+    listed = raised.value.details["unsupported"]
+    assert [(item["op"], item["node"]) for item in listed] == [
+        ("Transpose", "/lstm/Transpose"), ("Expand", "/lstm/Expand"), ("Expand", "/lstm/Expand_1"), ("LSTM", "/lstm/LSTM"),
+    ]  # fmt: skip
+
+
+def test_several_missing_ops_are_all_named_at_once():
+    model = onnx_model(
+        [node("LeakyRelu", ["x"], "a"), node("Relu", ["a"], "b"), node("HardSwish", ["b"], "y")], [1, 4], [1, 4]
+    )
+    with pytest.raises(UnsupportedModelError) as raised:
+        graph_from_onnx(model.SerializeToString())
+    assert str(raised.value) == (
+        "2 nodes of this model are not supported. The graph format has no such op: LeakyRelu at node 'the_a'; "
+        "HardSwish at node 'the_y'."
+    )
+
+
 def test_models_the_graph_cannot_hold_are_refused():
     two_inputs = helper.make_model(
         helper.make_graph(

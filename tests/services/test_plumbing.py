@@ -1,6 +1,8 @@
 """The app factory every service uses, over real HTTP: error shapes, request ids, body limits,
 readiness and metrics."""
 
+import re
+
 import httpx
 import pytest
 from fastapi import APIRouter
@@ -101,3 +103,39 @@ def test_readiness_follows_the_checks_and_metrics_count_requests(base_url):
     metrics = httpx.get(f"{base_url}/metrics").text
     assert 'plumbing_http_requests_total{method="GET",route="/things/{thing_id}",status="404"}' in metrics
     assert "plumbing_up 1.0" in metrics
+
+
+def test_json_routes_refuse_other_content_types_with_415(base_url):
+    for headers in ({"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}):
+        response = httpx.post(f"{base_url}/echo", content=b'{"a": 1}', headers=headers)
+        assert response.status_code == 415, (headers, response.text)
+        assert response.json()["error"] == "bad_input" and "application/json" in response.json()["message"]
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        response = httpx.post(f"{base_url}/echo", content=b'{"a": 1}', headers={"content-type": content_type})
+        assert response.status_code == 200 and response.json() == {"a": 1}, content_type
+    documented = httpx.get(f"{base_url}/openapi.json").json()["paths"]
+    assert "415" in documented["/echo"]["post"]["responses"]
+    assert "415" not in documented["/things/{thing_id}"]["get"]["responses"]  # no body, nothing to refuse
+    assert httpx.get(f"{base_url}/things/7", headers={"content-type": "text/plain"}).status_code == 200
+
+
+def test_a_body_that_is_not_json_is_a_400_that_says_where(base_url):
+    response = httpx.post(f"{base_url}/echo", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad_input",
+        "message": "the body is not valid JSON: Expecting property name enclosed in double quotes at character 1",
+    }
+
+
+def test_swagger_ui_and_redoc_are_served_from_the_service_itself(base_url):
+    """Every script, style and icon the pages load is a path on this service (no CDN, no web fonts)."""
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{base_url}{page}").text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, page
+        assert "http" not in html.replace("http-equiv", ""), page  # no absolute URL anywhere in the page
+        for asset in assets:
+            assert asset.startswith("/"), (page, asset)
+            response = httpx.get(f"{base_url}{asset}")
+            assert response.status_code == 200 and len(response.content) > 1_000, (page, asset)

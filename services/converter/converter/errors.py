@@ -3,12 +3,10 @@ the body every error has)."""
 
 from __future__ import annotations
 
-from opml.errors import BadInput
+from opml.errors import BadInput, UnsupportedMediaType
+
+__all__ = ["UnsupportedMediaType", "UploadTooLarge"]
 
 
 class UploadTooLarge(BadInput):
     status = 413
-
-
-class UnsupportedMediaType(BadInput):
-    status = 415

@@ -23,8 +23,9 @@ from .settings import SubmitterSettings
 DESCRIPTION = """
 Ask for an ML inference that is run in a deterministic MIPS VM and settled on-chain.
 
-`POST /inference-requests` checks the model and input (bytes, pixels for image models, or text for
-text models such as all-MiniLM-L6-v2, tokenized here) and sends the request on-chain; the
+`POST /inference-requests` checks the model and input (bytes; numbers for float32 models as `input_f32`;
+pixels for image models; or text for text models such as all-MiniLM-L6-v2, tokenized here) and a step
+limit that can cover the model's run, and sends the request on-chain; the
 submitter's agent (and any other submitter watching the chain) computes it, claims the
 result with a bond, defends it against every challenge and finalizes it. `GET
 /inference-requests/{id}` shows where it stands: claims, games, the result (decoded: the class of

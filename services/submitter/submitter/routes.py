@@ -33,6 +33,8 @@ def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
         body.step_limit,  # None: the service picks one for the model
         body.program,
         body.text,
+        input_f32=body.input_f32,
+        allow_step_limit_below_run=body.allow_step_limit_below_run,
     )
     url = f"/inference-requests/{sent.request_id}"
     accepted = InferenceRequestAccepted(

@@ -29,6 +29,7 @@ class InferenceRequestIn(BaseModel):
                     "input_base64": "AAAA...",
                 },
                 {"model": "2", "text": "A man is eating food."},
+                {"model": "3", "input_f32": [0.0, 0.5, 1.0, -0.25]},
             ]
         },
     )
@@ -39,9 +40,34 @@ class InferenceRequestIn(BaseModel):
     program: int | None = Field(
         None, ge=1, lt=1 << 63, description="The on-chain program id (default: the inference program)"
     )
-    input_base64: str | None = Field(None, max_length=1 << 22, description="The input bytes, base64")
+    input_base64: str | None = Field(
+        None,
+        max_length=1 << 22,
+        description=(
+            "The input bytes, base64, exactly as the inference program reads them: for a float32 model "
+            "big-endian float32 (numpy: array.astype('>f4').tobytes(); numpy's default is little-endian, which "
+            "reads as other numbers). Numbers are easier sent as input_f32"
+        ),
+    )
+    input_f32: list[Annotated[float, Field(strict=True, allow_inf_nan=False)]] | None = Field(
+        None,
+        max_length=1 << 20,
+        description=(
+            "For float32 models: the input as JSON numbers, one per element of the model's input in its order "
+            "(C, H, W for an image), converted here to big-endian float32; their count must be the model's "
+            "element count, and each finite within float32's range"
+        ),
+        examples=[[0.0, 0.5, 1.0, -0.25]],
+    )
     pixels: list[Annotated[int, Field(strict=True)]] | None = Field(
-        None, max_length=1 << 20, description="For image models: pixel values 0-255"
+        None,
+        max_length=1 << 20,
+        description=(
+            "For image models: pixel values 0-255, one per element of the input (C, H, W order). A u8 model "
+            "reads the bytes themselves; a float32 model whose input is an image [C, H, W] of 1, 3 or 4 "
+            "channels is given the same values as floats, 0.0 to 255.0, not scaled (a model that expects "
+            "scaled or normalized values is sent them as input_f32)"
+        ),
     )
     text: str | None = Field(
         None,
@@ -67,7 +93,17 @@ class InferenceRequestIn(BaseModel):
             "Steps the run may take at most. Default: twice the model's estimated run (96 steps per "
             "multiply-add of its layers; all-MiniLM-L6-v2 takes about 1.63e10 steps), at least the "
             "submitter's DEFAULT_STEP_LIMIT, at most the chain's maxStepLimit and the submitter's "
-            "MAX_STEP_LIMIT; a model whose run cannot fit is refused with 422"
+            "MAX_STEP_LIMIT; a model whose run cannot fit is refused with 422. A step_limit below the least "
+            "the model's run can take (64 steps per multiply-add of its layers, a lower bound) is refused with "
+            "422: the run could only stop at the limit, with no result, and still pay the fee"
+        ),
+    )
+    allow_step_limit_below_run: bool = Field(
+        False,
+        strict=True,
+        description=(
+            "Send a step_limit below the least the model's run can take anyway: the claim will be the state at "
+            "the limit, not exited, with no result (to test the limit itself)"
         ),
     )
 

@@ -15,7 +15,9 @@ from opml.requests import (
     SentRequest,
     check_bounds,
     check_input,
+    check_step_limit_covers_run,
     default_step_limit,
+    input_from_f32,
     input_from_pixels,
     input_from_text,
     resolve_model_id,
@@ -62,16 +64,19 @@ class InferenceRequests:
         step_limit: int | None,
         program_id: int | None = None,
         text: str | None = None,
+        *,
+        input_f32: list[float] | None = None,
+        allow_step_limit_below_run: bool = False,
     ) -> SentRequest:
-        """Check everything, then send the request. Exactly one of `input` (bytes), `pixels` and `text`;
-        without `step_limit` the request gets one that covers its model's run (default_step_limit)."""
-        given = [
-            name for name, value in (("input_base64", input), ("pixels", pixels), ("text", text)) if value is not None
-        ]
+        """Check everything, then send the request. Exactly one of `input` (bytes), `pixels`, `input_f32` and
+        `text`; without `step_limit` the request gets one that covers its model's run (default_step_limit),
+        and one below the least its run takes is refused unless `allow_step_limit_below_run`."""
+        ways = (("input_base64", input), ("input_f32", input_f32), ("pixels", pixels), ("text", text))
+        given = [name for name, value in ways if value is not None]
         if len(given) != 1:
             raise BadInput(
-                "give the input one way: input_base64 (bytes), pixels (image models) or text (text models)"
-                + (f"; got {' and '.join(given)}" if given else "")
+                "give the input one way: input_base64 (bytes), input_f32 (numbers, float32 models), pixels "
+                "(image models) or text (text models)" + (f"; got {' and '.join(given)}" if given else "")
             )
         program_id = program_id or self.deployment.program_id
         self.registry.program(program_id)  # NotFound if it is not registered
@@ -80,6 +85,8 @@ class InferenceRequests:
         graph = parse_model(self.models.model_bytes(registered.root, registered.uri))
         if pixels is not None:
             data = input_from_pixels(pixels, graph)
+        elif input_f32 is not None:
+            data = input_from_f32(input_f32, graph)
         elif text is not None:
             data = input_from_text(text, graph)
         else:
@@ -93,6 +100,8 @@ class InferenceRequests:
                 step_limit = default_step_limit(graph, self.default_step_limit, ceiling)
             else:
                 step_limit = min(self.default_step_limit, self.registry.parameters.max_step_limit)
+        elif inference:
+            check_step_limit_covers_run(graph, step_limit, allow_step_limit_below_run)
         check_bounds(self.registry, fee, step_limit, self.requester.balance())
         with self._lock:
             sent = send_request(self.registry, self.requester, program_id, model_id, data, fee, step_limit)

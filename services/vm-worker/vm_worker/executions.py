@@ -35,6 +35,7 @@ from opml.game.trace import FinalClaim, LocalTrace
 from opml.service.logs import get_logger
 from opml.vm.execution import Execution, RunResult, SavedRun
 from opml.vm.machine import StepWitness
+from opml.vm.warm import compile_kernels
 
 from .content import ContentStore, ExecutionSpec
 from .metrics import WorkerMetrics
@@ -494,10 +495,7 @@ def warm_up() -> ProgramCatalog:
     """Load the built-in programs and call every VM function once, so numba compiles them (or loads
     them from its cache on disk) here and not in the first request."""
     catalog = ProgramCatalog.builtin()
-    trace = LocalTrace(Execution(catalog.default.program), step_limit=1000)
-    trace.final_claim()
-    trace.state_hashes([1])
-    trace.execution.proof_at(0)
+    compile_kernels(catalog.default.program)
     return catalog
 
 

@@ -47,10 +47,13 @@ def test_bad_execution_requests_are_422_with_a_reason(worker, body, words):
     assert_refused(httpx.post(f"{worker}/executions", json=body), 422, *words)
 
 
-def test_bodies_that_are_not_json_objects_are_422(worker):
-    assert_refused(httpx.post(f"{worker}/executions", content=b"{not json"), 422)
+def test_bodies_that_are_not_json_objects_are_refused_with_what_to_send(worker):
+    json_type = {"content-type": "application/json"}
+    assert_refused(httpx.post(f"{worker}/executions", content=b"{not json", headers=json_type), 400, "not valid JSON")
     assert_refused(httpx.post(f"{worker}/executions", json=[1, 2]), 422)
-    assert_refused(httpx.post(f"{worker}/executions", content=b"step_limit=5"), 422)
+    assert_refused(httpx.post(f"{worker}/executions", content=b"{}"), 415, "send the body as JSON")
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert_refused(httpx.post(f"{worker}/executions", content=b"step_limit=5", headers=form), 415, "application/json")
 
 
 def test_unknown_programs_models_and_executions_are_404(worker):
