@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -21,3 +22,6 @@ class AgentSettings(ServiceSettings):
     max_log_range: int = 2_000
     workers: int = 4
     withdraw_interval: float = 10.0
+    # At start: refuse to play when the deployment's clock cannot hold every move of a game at the move time
+    # measured here ("refuse"), or only say so ("warn"), or do not measure ("off"). opml.agents.deadlines.
+    deadline_check: Literal["refuse", "warn", "off"] = "refuse"

@@ -282,6 +282,13 @@ class AgentStore:
             session.add(MarginRow(work_key=str(key), action=action, tx_hash=tx_hash, deadline=deadline,
                                   mined_at=mined_at, budget=budget, latency_ms=latency_ms))  # fmt: skip
 
+    def slowest_recent_move(self, count: int = 100) -> float | None:
+        """Seconds of the slowest of this agent's last `count` timed moves (None before it has made any)."""
+        query = select(MarginRow.latency_ms).where(MarginRow.latency_ms.is_not(None)).order_by(MarginRow.id.desc())
+        with self.database.session() as session:
+            latencies = list(session.scalars(query.limit(count)))
+        return max(latencies) / 1000 if latencies else None
+
     def margins(self, key: WorkKey | None = None) -> list[MarginRow]:
         query = select(MarginRow).order_by(MarginRow.id)
         if key is not None:

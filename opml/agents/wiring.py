@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from ..chain.anvil import dev_key
 from ..chain.client import TransactionManager, connect, with_retries
 from ..chain.registry import Deployment, Registry
-from ..errors import BadInput, Unavailable
+from ..errors import BadInput, Conflict, Unavailable
 from ..service.app import Check
 from ..service.clients import ServiceClient
+from .deadlines import Assessment, assess, block_interval, probe_move_seconds
 from .runtime import AgentConfig
 from .settings import AgentSettings
 from .store import AgentStore
@@ -96,3 +99,68 @@ def readiness_checks(running: dict) -> list[Check]:
         Check("vm-worker", lambda: answers(running["parts"].worker)),
         Check("converter", lambda: answers(running["parts"].converter)),
     ]
+
+
+class DeadlinesDoNotFit(Conflict):
+    """The deployment's clocks are too short for the moves of a whole game at this agent's measured speed."""
+
+
+def check_deadlines(settings: AgentSettings, role: str) -> Assessment:
+    """Before an agent starts: measure what a move costs here (chain reads, a simulation, the wait for a block)
+    and compare the deployment's clock with every move a game at its step limit can need (opml.agents.deadlines).
+    Raises DeadlinesDoNotFit when they do not fit (settings.deadline_check "refuse"), logs an error when they do
+    not fit but the check is "warn", and a warning when less than a quarter of the clock or window would be
+    left."""
+    log = structlog.get_logger(f"opml.agents.{role}")
+    deployment = Deployment.read(settings.deployment_path)
+    w3 = connect(settings.rpc_url)
+    registry = Registry(w3, deployment.registry)
+    parameters = with_retries(lambda: registry.parameters, what=f"connecting to {settings.rpc_url}", attempts=10)
+    probes = [
+        lambda: w3.eth.get_block("latest"),  # the monitor's look at the head
+        lambda: registry.count("game"),  # a read of the game
+        lambda: _simulate(w3, registry),  # the simulation every move makes first
+    ]
+    # a move: the event seen (up to a poll interval), its reads and simulation, the wait for its block, and no
+    # less than the slowest recent move this agent recorded (its store keeps every move's latency)
+    move = settings.poll_interval + probe_move_seconds(probes) + block_interval(w3)
+    recorded = AgentStore.open(settings.database_url).slowest_recent_move()
+    assessment = assess(parameters, move, recorded=recorded)
+    if not assessment.fits:
+        message = f"the deployment's clock is too short for this {role}: {assessment.describe()}"
+        if settings.deadline_check == "refuse":
+            raise DeadlinesDoNotFit(message + " (set {role.upper()}_DEADLINE_CHECK=warn to play anyway)")
+        log.error(message)
+    elif assessment.tight or assessment.window_tight:
+        log.warning(f"little time to spare: {assessment.describe()}")
+    else:
+        log.info("deadlines fit", detail=assessment.describe())
+    return assessment
+
+
+def _simulate(w3, registry: Registry) -> None:
+    from web3.exceptions import ContractLogicError
+
+    try:
+        w3.eth.call({"to": registry.address, "data": registry.withdraw()._encode_transaction_data()})
+    except ContractLogicError:
+        pass  # it reverts (nothing to withdraw): the round trip is what is timed
+
+
+def serve_agent(create_app, settings: AgentSettings, role: str) -> None:
+    """Run an agent service: first the deadline check (a refusal ends the process with a one-line reason and
+    the exit status of its kind, 4), then the app."""
+    import sys
+
+    from ..errors import OpmlError
+    from ..service.logs import configure_logging
+    from ..service.run import serve
+
+    configure_logging(settings.log_level, settings.log_format, service=role)
+    if settings.deadline_check != "off":
+        try:
+            check_deadlines(settings, role)
+        except OpmlError as error:
+            structlog.get_logger(f"opml.agents.{role}").error("refusing to start", reason=str(error))
+            sys.exit(error.exit_status)
+    serve(create_app(settings), settings)

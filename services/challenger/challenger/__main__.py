@@ -1,7 +1,7 @@
-from opml.service.run import serve
+from opml.agents.wiring import serve_agent
 
 from .main import create_app
 from .settings import ChallengerSettings
 
 settings = ChallengerSettings()
-serve(create_app(settings), settings)
+serve_agent(create_app, settings, "challenger")
