@@ -103,8 +103,21 @@ def row_bytes(tensor_type: TensorType, cols: int) -> int:
     return cols // BLOCK_WEIGHTS * BLOCK_BYTES[tensor_type]
 
 
+# Exit codes of the guest for a model file it refuses (those of the inference program, docs/models.md).
+EXIT_BAD_MAGIC = 10
+EXIT_BAD_VERSION = 11
+EXIT_TRUNCATED_MODEL = 12
+EXIT_BAD_MODEL = 13
+EXIT_TRAILING_BYTES = 16
+
+
 class LlmFormatError(BadInput):
-    """A model file (or GGUF) that does not hold a model this format can run; the message says what is wrong."""
+    """A model file (or GGUF) that does not hold a model this format can run; the message says what is wrong,
+    `exit_code` is the guest's exit code for the same file."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_MODEL):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -268,7 +281,7 @@ class _Words:
 
     def take(self, count: int, what: str) -> tuple[int, ...]:
         if len(self.data) - self.position < 4 * count:
-            raise LlmFormatError(f"model file is truncated (in the {what})")
+            raise LlmFormatError(f"model file is truncated (in the {what})", EXIT_TRUNCATED_MODEL)
         values = struct.unpack_from(f">{count}I", self.data, self.position)
         self.position += 4 * count
         return values
@@ -279,9 +292,9 @@ def parse_model(data: bytes) -> LlmModel:
     words = _Words(data)
     magic, version = words.take(2, "header")
     if magic != MAGIC:
-        raise LlmFormatError(f"not an OPLM model file (magic {magic:#010x})")
+        raise LlmFormatError(f"not an OPLM model file (magic {magic:#010x})", EXIT_BAD_MAGIC)
     if version != VERSION:
-        raise LlmFormatError(f"unsupported OPLM version {version}")
+        raise LlmFormatError(f"unsupported OPLM version {version}", EXIT_BAD_VERSION)
     values = dict(zip(CONFIG_FIELDS, words.take(len(CONFIG_FIELDS), "header")))
     for name in FLOAT_FIELDS:
         values[name] = _f32_value(values[name])
@@ -293,8 +306,9 @@ def parse_model(data: bytes) -> LlmModel:
         raise LlmFormatError(f"{count} tensors; a model of {config.layers} layers has {len(names)}")
     buffer = np.frombuffer(data, dtype=np.uint8)
     tensors, end = {}, words.position + 4 * DIRECTORY_ENTRY_WORDS * count
-    entries = [words.take(DIRECTORY_ENTRY_WORDS, "directory") for _ in names]
-    for name, entry in zip(names, entries):
+    embedding_entry = None
+    for name in names:  # entry by entry, as the guest reads them
+        entry = words.take(DIRECTORY_ENTRY_WORDS, "directory")
         type_code, rows, cols, offset, size = entry
         if type_code not in TensorType._value2member_map_:
             raise LlmFormatError(f"{name} has an unknown tensor type {type_code}")
@@ -302,15 +316,15 @@ def parse_model(data: bytes) -> LlmModel:
         if (rows, cols) != config.expected_shape(name):
             raise LlmFormatError(f"{name} is [{rows}, {cols}], expected {list(config.expected_shape(name))}")
         _check_tensor(name, tensor_type, rows, cols, size)
-        tied = name == "output" and entry == entries[0]  # the token embedding's entry, repeated
-        if not tied:
+        embedding_entry = entry if name == "token_embd" else embedding_entry
+        if not (name == "output" and entry == embedding_entry):  # else: the LM head tied to the embedding
             if offset % DATA_ALIGNMENT or offset < end:
                 raise LlmFormatError(f"{name} starts at {offset}: not aligned, or overlapping what is before it")
             if offset + size > len(data):
-                raise LlmFormatError(f"model file is truncated (in {name})")
+                raise LlmFormatError(f"model file is truncated (in {name})", EXIT_TRUNCATED_MODEL)
             end = offset + size
         tensors[name] = Tensor(name, tensor_type, rows, cols, buffer[offset : offset + size])
     if end != len(data):
-        raise LlmFormatError(f"model file has {len(data) - end} bytes after its last tensor")
+        raise LlmFormatError(f"model file has {len(data) - end} bytes after its last tensor", EXIT_TRAILING_BYTES)
     return LlmModel(config, tensors, data)
 
