@@ -27,11 +27,13 @@ void llm_embed(const struct llm_tensor *table, const int32_t *ids, uint32_t coun
 
 /* Each row: total = sum x[i] * x[i]; scale = 1 / sqrt(total / n + eps); y[i] = w[i] * (x[i] * scale). */
 void llm_rms_norm(const float *x, uint32_t rows, uint32_t n, const float *weight, float epsilon, float *out) {
-    for (uint32_t r = 0; r < rows; r++, x += n, out += n) {
-        float total = opml_dot(0.0f, x, x, n, 1);
+    for (uint32_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float total = opml_dot(0.0f, xr, xr, n, 1);
         float scale = 1.0f / opml_sqrtf(total / (float)n + epsilon);
-        for (uint32_t i = 0; i < n; i++) out[i] = weight[i] * (x[i] * scale);
+        for (uint32_t i = 0; i < n; i++) out[r * n + i] = weight[i] * (xr[i] * scale);
     }
+    llm_canonical(out, rows * n);
 }
 
 /* out[r][j] = sum over i of w[first + j][i] * x[r][i]: each weight row dequantized once into

