@@ -63,7 +63,9 @@ INFERENCE = GuestProgram(
 # One op of an LLM's forward pass on the OPLM model in the model region (opml/models/llm/node.py).
 LLM_NODE = GuestProgram(
     "inference/llm_node",
-    tuple(f"inference/{name}.c" for name in ("llm_node", "llm_model", "llm_quant", "llm_ops", "reader", "dot", "mathf")),
+    tuple(
+        f"inference/{name}.c" for name in ("llm_node", "llm_model", "llm_quant", "llm_ops", "reader", "dot", "mathf")
+    ),
 )
 # Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
 # (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).

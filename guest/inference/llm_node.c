@@ -181,7 +181,7 @@ static int rope(const struct request *q) {
     const struct node_value *x = &q->values[0];
     const struct llm_tensor *table = q->tensors[0];
     uint32_t first = (uint32_t)q->params[0], heads = (uint32_t)q->params[1], head_dim = table->cols;
-    if (heads == 0 || heads > x->cols || x->cols != heads * head_dim) return EXIT_BAD_SHAPE;
+    if (heads == 0 || heads > x->cols || (uint64_t)heads * head_dim != x->cols) return EXIT_BAD_SHAPE;
     if (first >= table->rows || x->rows > table->rows - first) return EXIT_BAD_SHAPE;
     int error;
     float *out = floats_out(x->rows, x->cols, &error);

@@ -327,4 +327,3 @@ def parse_model(data: bytes) -> LlmModel:
     if end != len(data):
         raise LlmFormatError(f"model file has {len(data) - end} bytes after its last tensor", EXIT_TRAILING_BYTES)
     return LlmModel(config, tensors, data)
-

@@ -159,9 +159,15 @@ def forward_step(rec: _Recorder, w: Weights, ids: int, first: int, caches: dict,
 
 
 def generate(
-    weights: Weights, prompt: list[int], max_new_tokens: int, head_chunk_rows: int | None = None
+    weights: Weights,
+    prompt: list[int],
+    max_new_tokens: int,
+    head_chunk_rows: int | None = None,
+    stop_at_eos: bool = True,
 ) -> Trace:
-    """Greedy tokens after `prompt`: stops after eos or `max_new_tokens` tokens."""
+    """Greedy tokens after `prompt`: stops after eos (unless not `stop_at_eos`) or `max_new_tokens` tokens.
+    `head_chunk_rows` splits the LM head into op calls of that many vocabulary rows (joined by `concat`):
+    for a vocabulary whose head would be too long a node for the VM (SmolLM2's is not: 3.4e9 steps)."""
     config = weights.config
     if not prompt:
         raise ops.OpError("an empty prompt")
@@ -180,7 +186,7 @@ def generate(
             ids = ids_next
             token = int(trace.values[ids][0])
             trace.tokens.append(token)
-            if token == config.eos:
+            if stop_at_eos and token == config.eos:
                 break
     return trace
 

@@ -222,4 +222,3 @@ def rope_table(config: LlmConfig) -> np.ndarray:
     cos = _rounded(np.cos(wide), exact(mpmath.cos))
     sin = _rounded(np.sin(wide), exact(mpmath.sin))
     return np.concatenate([cos, sin], axis=1)
-

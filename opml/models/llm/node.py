@@ -161,7 +161,9 @@ def run_reference(weights: Weights, request: NodeRequest) -> np.ndarray:
     if op == NodeOp.ATTENTION:
         q, keys, values = _floats(request, 3, 0, 2)
         heads, kv_heads = request.params
-        _require(0 < heads <= q.shape[1] and kv_heads > 0 and heads % kv_heads == 0 and q.shape[1] % heads == 0, "heads")
+        _require(
+            0 < heads <= q.shape[1] and kv_heads > 0 and heads % kv_heads == 0 and q.shape[1] % heads == 0, "heads"
+        )
         head_dim = q.shape[1] // heads
         _require(keys.shape == values.shape and keys.shape[1] == kv_heads * head_dim, "attention caches")
         _require(keys.shape[0] >= q.shape[0], "attention: fewer keys than queries")

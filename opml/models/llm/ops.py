@@ -202,7 +202,9 @@ class Matrix:
 
 def _float_value(x: np.ndarray, cols: int | None = None, what: str = "value") -> np.ndarray:
     if x.dtype != np.float32 or x.ndim != 2 or (cols is not None and x.shape[1] != cols):
-        raise OpError(f"{what}: expected float32 [rows, {cols if cols is not None else 'cols'}], got {x.dtype} {x.shape}")
+        raise OpError(
+            f"{what}: expected float32 [rows, {cols if cols is not None else 'cols'}], got {x.dtype} {x.shape}"
+        )
     return np.ascontiguousarray(x)
 
 
@@ -247,7 +249,9 @@ def rope(x: np.ndarray, table: np.ndarray, first_position: int, heads: int) -> n
     if x.shape[1] != heads * head_dim:
         raise OpError(f"rope of {x.shape[1]} values for {heads} heads of {head_dim}")
     if not 0 <= first_position and first_position + x.shape[0] <= table.shape[0]:
-        raise OpError(f"positions {first_position}..{first_position + x.shape[0] - 1} beyond the table's {table.shape[0]}")
+        raise OpError(
+            f"positions {first_position}..{first_position + x.shape[0] - 1} beyond the table's {table.shape[0]}"
+        )
     out = np.empty_like(x)
     with np.errstate(all="ignore"):
         _rope(x, table, first_position, heads, out)
@@ -339,4 +343,3 @@ def argmax(logits: np.ndarray) -> np.ndarray:
     if not np.isnan(largest) and finite_order[candidate] > largest:
         best = candidate
     return np.array([best], dtype=np.int32)
-

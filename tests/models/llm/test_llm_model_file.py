@@ -171,7 +171,9 @@ def test_mutated_model_files_fail_the_same_way_in_the_guest_and_python():
         kind = chooser.random()
         if kind < 0.75:
             offset = 4 * chooser.randrange(header_words)
-            value = chooser.choice([0, 1, 2, 3, 8, 9, 0xFFFFFFFF, 0x10000, chooser.getrandbits(32), chooser.getrandbits(8)])
+            value = chooser.choice(
+                [0, 1, 2, 3, 8, 9, 0xFFFFFFFF, 0x10000, chooser.getrandbits(32), chooser.getrandbits(8)]
+            )
             mutated = model[:offset] + struct.pack(">I", value) + model[offset + 4 :]
         elif kind < 0.9:
             mutated = model[: chooser.randrange(len(model))]

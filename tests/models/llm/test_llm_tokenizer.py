@@ -53,7 +53,11 @@ def test_the_chat_template_gives_the_same_prompt(theirs):
     for messages in (
         [{"role": "user", "content": "Hi there"}],
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Ça va ?"}],
-        [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}, {"role": "user", "content": "2+2?"}],
+        [
+            {"role": "user", "content": "1+1?"},
+            {"role": "assistant", "content": "2"},
+            {"role": "user", "content": "2+2?"},
+        ],
     ):
         expected = theirs.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         assert ours.render_chat(messages) == expected
