@@ -129,6 +129,7 @@ def main() -> None:
         "largest_node_vm_s": round(result.seconds, 1),
         "largest_node_boot_s": round(boot_s, 1),
         "largest_node_bit_exact": bit_exact,
+        "model_root": "0x" + execution.region_roots()["model"].hex(),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     print(json.dumps(figures))

@@ -80,11 +80,15 @@ class Agreement:
         return all(c.is_tie for c in self.comparisons)
 
 
+TORCH_THREADS = 1  # as our native run; OpenMP threads spinning on shared cores slow torch down tenfold
+
+
 def load_transformers(gguf_path):
-    """transformers' tokenizer and model for the GGUF, float32, in eval mode."""
+    """transformers' tokenizer and model for the GGUF, float32, in eval mode (torch on TORCH_THREADS threads)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch.set_num_threads(TORCH_THREADS)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     return tokenizer, model.eval()
@@ -101,7 +105,6 @@ def transformers_generate(model, prompt_ids: list[int], new_tokens: int, eos: in
             max_new_tokens=new_tokens,
             do_sample=False,
             eos_token_id=eos,
-            pad_token_id=eos,
             output_logits=True,
             return_dict_in_generate=True,
         )

@@ -248,7 +248,7 @@ def rope(x: np.ndarray, table: np.ndarray, first_position: int, heads: int) -> n
     head_dim = table.shape[1]
     if x.shape[1] != heads * head_dim:
         raise OpError(f"rope of {x.shape[1]} values for {heads} heads of {head_dim}")
-    if not 0 <= first_position and first_position + x.shape[0] <= table.shape[0]:
+    if not (0 <= first_position and first_position + x.shape[0] <= table.shape[0]):
         raise OpError(
             f"positions {first_position}..{first_position + x.shape[0] - 1} beyond the table's {table.shape[0]}"
         )

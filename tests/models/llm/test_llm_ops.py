@@ -209,3 +209,26 @@ def test_edge_values_are_in_play():
     exponents = (scales >> 10) & 0x1F
     assert (exponents == 0x1F).any() and ((exponents == 0) & (scales & 0x3FF != 0)).any()
     assert np.isnan(EDGE_FLOATS).any()
+
+
+def test_the_reference_ops_refuse_values_that_do_not_fit():
+    tiny = Tiny("gqa", seed=6)
+    config, weights = tiny.config, tiny.weights
+    x = np.zeros((2, config.width), np.float32)
+    table = weights.rope_table
+    with pytest.raises(ops.OpError, match="beyond the table"):
+        ops.rope(x, table, config.positions - 1, config.heads)
+    with pytest.raises(ops.OpError, match="rope of"):
+        ops.rope(x, table, 0, config.heads + 1)
+    with pytest.raises(ops.OpError, match="matmul input"):
+        ops.matmul(np.zeros((2, config.width + 32), np.float32), weights.matrices["blk.0.attn_q"])
+    with pytest.raises(ops.OpError, match="rows 3..3"):
+        ops.matmul(x, weights.head, (3, 3))
+    with pytest.raises(ops.OpError, match="outside the vocabulary"):
+        ops.embed(weights.embedding, np.array([config.vocab], np.int32))
+    with pytest.raises(ops.OpError, match="a cache of"):
+        ops.attention(x, x[:1, :32], x[:1, :32], config.heads, config.kv_heads)
+    with pytest.raises(ops.OpError, match="swiglu"):
+        ops.swiglu(x, x[:1])
+    with pytest.raises(ops.OpError, match="one row"):
+        ops.argmax(x)
