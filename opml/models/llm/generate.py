@@ -191,7 +191,7 @@ def generate(
     return trace
 
 
-def value_bytes(value: np.ndarray) -> bytes:
+def value_data(value: np.ndarray) -> bytes:
     """A value as the VM holds it: big-endian float32 (or int32 token ids), row-major."""
     return value.astype(">i4" if value.dtype.kind in "iu" else ">f4").tobytes()
 
@@ -200,4 +200,4 @@ def value_hashes(trace: Trace) -> list[bytes]:
     """keccak256 of every value's bytes (what a claim commits to, node by node)."""
     from Crypto.Hash import keccak
 
-    return [keccak.new(digest_bits=256, data=value_bytes(v)).digest() for v in trace.values]
+    return [keccak.new(digest_bits=256, data=value_data(v)).digest() for v in trace.values]

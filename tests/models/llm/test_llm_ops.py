@@ -232,3 +232,23 @@ def test_the_reference_ops_refuse_values_that_do_not_fit():
         ops.swiglu(x, x[:1])
     with pytest.raises(ops.OpError, match="one row"):
         ops.argmax(x)
+
+
+def test_a_whole_generation_of_a_tiny_model_runs_in_the_vm_call_by_call():
+    """Every op call of a greedy generation on a 2-layer random model (the LM head in chunks joined by concat)
+    re-run as a node in the VM: each output equal to the recorded value, byte for byte."""
+    from opml.models.llm.generate import generate
+    from opml.models.llm.node import request_for
+
+    rng = np.random.default_rng(8)
+    config = tiny_config(layers=2, vocab=70)
+    model_file = tiny_model(rng, config, MATRIX_TYPES, edge=False)
+    weights = Weights(parse_model(model_file))
+    trace = generate(weights, [5, 17, 3], max_new_tokens=3, head_chunk_rows=32, stop_at_eos=False)
+    assert len(trace.tokens) == 3 and {"concat", "kv_append", "last_row"} <= {c.op for c in trace.calls}
+    for call in trace.calls:
+        result = run_in_vm(model_file, request_for(call, trace, weights.model))
+        assert result.exit_code == 0, (call, result.stderr)
+        assert value_bytes(result.output) == value_bytes(trace.values[call.output]), call
+    whole = generate(weights, [5, 17, 3], max_new_tokens=3, stop_at_eos=False)
+    assert whole.tokens == trace.tokens

@@ -1,7 +1,8 @@
 """SmolLM2 greedy generation against Hugging Face transformers running the same GGUF (dequantized float32):
 the same tokens on 22 chat prompts of 32 new tokens, and where they would differ, a float-order tie.
 
-Slow: about 90 s on 2 idle cores (loading transformers' model about 15 s, then both generations per prompt).
+Slow: 105 s of CPU (160 s measured on 2 cores shared with other work): loading transformers' model, then both
+greedy generations for each prompt (torch on one thread, as our native run).
 """
 
 from __future__ import annotations
