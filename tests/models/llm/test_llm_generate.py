@@ -121,3 +121,33 @@ def test_op_calls_of_a_generation_run_in_the_vm_bit_for_bit(trace, llm_weights, 
         result = run_in_vm(llm_model_file, request_for(call, trace, llm_weights.model))
         assert result.exit_code == 0, (call.op, result.stderr)
         assert value_bytes(result.output) == value_bytes(trace.values[call.output]), call
+
+
+def test_the_command_line_generates_and_converts(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .tiny_gguf import write_gguf
+
+    run = [sys.executable, "-m", "opml.cli", "llm"]
+    result = subprocess.run(
+        [*run, "generate", "--raw", "--max-new-tokens", "3", "--json", "Once upon a time"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tokens"] == [28, 260, 2240]
+    gguf = write_gguf(tmp_path / "tiny.gguf")
+    result = subprocess.run(
+        [*run, "convert", "--gguf", str(gguf), "-o", str(tmp_path / "m.bin")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    from opml.models.formats import model_root
+
+    assert json.loads(result.stdout)["model_root"] == "0x" + model_root((tmp_path / "m.bin").read_bytes()).hex()
+    bad = write_gguf(tmp_path / "bad.gguf", architecture="gpt2")
+    result = subprocess.run(
+        [*run, "convert", "--gguf", str(bad), "-o", str(tmp_path / "x.bin")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "only 'llama' is supported" in result.stderr
