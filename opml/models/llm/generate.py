@@ -50,6 +50,7 @@ class Weights:
             for role in MATRIX_ROLES
         }
         self.matrices["output"] = self.head
+        self.matrices["token_embd"] = embedding_matrix  # the same object when tied: dequantized once
 
     def prepare(self) -> None:
         """Dequantize every matrix now (else each on its first use)."""
