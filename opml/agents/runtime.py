@@ -36,7 +36,6 @@ from ..chain.registry import Deployment, Game, Registry, Turn
 from ..errors import OpmlError
 from ..game.moves import Resolve, Timeout
 from ..game.solver import Solver
-from ..game.trace import TraceProvider
 from .deadlines import Margin
 from .metrics import AgentMetrics
 from .player import BisectionSource, Player

@@ -13,11 +13,12 @@ from ..chain.registry import Deployment, Registry
 from ..errors import BadInput, Conflict, Unavailable
 from ..service.app import Check
 from ..service.clients import ServiceClient
-from .deadlines import Assessment, assess, block_interval, probe_move_seconds
+from .deadlines import EXTRA_MOVES, Assessment, assess, block_interval, probe_move_seconds
 from .runtime import AgentConfig
 from .settings import AgentSettings
 from .store import AgentStore
 from .traces import FetchedModels, LocalTraces, TraceSource, WorkerTraces
+from .work import WorkKind
 
 DEV_CHAIN_ID = 31337
 
@@ -121,20 +122,25 @@ def check_deadlines(settings: AgentSettings, role: str) -> Assessment:
         lambda: registry.count("game"),  # a read of the game
         lambda: _simulate(w3, registry),  # the simulation every move makes first
     ]
-    # a move: the event seen (up to a poll interval), its reads and simulation, the wait for its block, and no
-    # less than the slowest recent move this agent recorded (its store keeps every move's latency)
+    # a move: the event seen (up to a poll interval), its reads and simulation, the wait for its block
     move = settings.poll_interval + probe_move_seconds(probes) + block_interval(w3)
-    recorded = AgentStore.open(settings.database_url).slowest_recent_move()
-    assessment = assess(parameters, move, recorded=recorded)
+    assessment = assess(parameters, move)
+    store = AgentStore.open(settings.database_url)
+    playing = any(row.work_key.kind == WorkKind.GAME for row in store.open_work())
+    recorded = store.slowest_recent_move()
     if not assessment.fits:
         message = f"the deployment's clock is too short for this {role}: {assessment.describe()}"
-        if settings.deadline_check == "refuse":
-            raise DeadlinesDoNotFit(message + " (set {role.upper()}_DEADLINE_CHECK=warn to play anyway)")
-        log.error(message)
+        if settings.deadline_check == "refuse" and not playing:
+            raise DeadlinesDoNotFit(message + f" (set {role.upper()}_DEADLINE_CHECK=warn to play anyway)")
+        # an agent with games under way plays them whatever it measures: not playing loses them for sure
+        log.error(message + (": playing its open games anyway" if playing else ""))
     elif assessment.tight or assessment.window_tight:
         log.warning(f"little time to spare: {assessment.describe()}")
     else:
         log.info("deadlines fit", detail=assessment.describe())
+    if recorded is not None and (assessment.rounds + EXTRA_MOVES) * recorded > parameters.clock_budget:
+        log.warning("this agent's slowest recent move, repeated for every move of a game, would not fit the clock",
+                    slowest_move_s=round(recorded, 2), clock_s=parameters.clock_budget)  # fmt: skip
     return assessment
 
 

@@ -21,7 +21,7 @@ from opml.models.formats import Prediction
 from opml.resources import seed_model_dir
 from opml.service.db import ensure_database
 
-PARAMETERS = Parameters(challenge_window=6, clock_budget=12, max_step_limit=10_000_000)
+BASE = Parameters(max_step_limit=10_000_000)  # window and clocks sized for this machine (tests/timing.py)
 STEP_LIMIT = 5_000_000
 CONFIG = AgentConfig(poll_interval=0.1, withdraw_interval=1.0)
 MODEL = (seed_model_dir() / "model.bin").read_bytes()
@@ -29,9 +29,9 @@ INPUT_7 = (seed_model_dir() / "input_7.bin").read_bytes()
 
 
 @pytest.fixture()
-def chain(anvil):
+def chain(anvil, timing):
     w3 = connect(anvil.url)
-    deployment = deploy_with_defaults(w3, TransactionManager(w3, dev_key(0)), PARAMETERS, "seed")
+    deployment = deploy_with_defaults(w3, TransactionManager(w3, dev_key(0)), timing.sized(BASE), "seed")
     return w3, deployment, Registry(w3, deployment.registry)
 
 
@@ -78,6 +78,12 @@ def request(chain, input=INPUT_7, fee=10**15) -> int:
     return registry.count("request")
 
 
+def patience(registry) -> float:
+    """Long enough for anything a request goes through on this deployment: its window, a game played to the last
+    clock second by both sides, and a minute for the machine."""
+    return registry.parameters.challenge_window + 2 * registry.parameters.clock_budget + 60
+
+
 def wait_for(condition, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,7 +120,7 @@ def test_an_honest_request_becomes_final_on_its_own(chain, database, traces):
     challenger = make(ChallengerAgent, chain, 2, database, traces)
     request_id = request(chain)
     with Running(submitter, challenger):
-        wait_for(lambda: final_claim_of(registry, request_id) is not None, what="finality")
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
         claim_id = registry.request(request_id).final_claim
         wait_for(
             lambda: getattr(challenger.store.work(WorkKey.claim(claim_id)), "state", None) == "honest", 10, "a verdict"
@@ -135,9 +141,9 @@ def test_a_lying_submitter_loses_and_the_honest_claim_becomes_final(chain, datab
     challenger = make(ChallengerAgent, chain, 2, database, traces)
     request_id = request(chain)
     with Running(honest, liar, challenger):
-        wait_for(lambda: final_claim_of(registry, request_id) is not None, 90, "finality")
-        wait_for(lambda: registry.count("game") == 2 and not any(registry.game(g).active for g in (1, 2)), 30,
-                 "both games' end")  # fmt: skip
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
+        wait_for(lambda: registry.count("game") == 2 and not any(registry.game(g).active for g in (1, 2)),
+                 patience(registry), "both games' end")  # fmt: skip
     # the challenger and the honest submitter (which defends its result, not only its claim) both dispute it
     games = [registry.game(game_id) for game_id in (1, 2)]
     assert {game.challenger for game in games} == {challenger.address, honest.address}
@@ -156,8 +162,8 @@ def test_a_challenger_that_disputes_honest_claims_loses(chain, database, traces)
     liar = make(ChallengerAgent, chain, 4, database, traces, solvers=ChallengerFaults(dispute_honest=True).solvers())
     request_id = request(chain)
     with Running(submitter, liar):
-        wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, 60, "the game's end")
-        wait_for(lambda: final_claim_of(registry, request_id) is not None, 30, "finality")
+        wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, patience(registry), "the game's end")
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
     assert registry.game(1).status == GameStatus.DEFENDER_WON
     assert final_claim_of(registry, request_id).claimant == submitter.address
 
@@ -172,9 +178,10 @@ def test_silent_parties_lose_on_time(chain, database, traces):
                              solvers=ChallengerFaults(dispute_honest=True, silent_after_rounds=1).solvers())  # fmt: skip
     request_id = request(chain)
     with Running(honest, silent_liar, challenger, silent_challenger):
-        wait_for(lambda: final_claim_of(registry, request_id) is not None, 120, "finality")
-        wait_for(lambda: registry.count("game") >= 3 and not any(registry.game(g).active for g in range(1, 4)),
-                 60, "every game's end")  # fmt: skip
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
+        # the challenger and the honest submitter each dispute the lie; the silent challenger disputes both claims
+        wait_for(lambda: registry.count("game") >= 4 and not any(registry.game(g).active for g in range(1, 5)),
+                 patience(registry), "every game's end")  # fmt: skip
     for game_id in range(1, registry.count("game") + 1):
         game = registry.game(game_id)
         defender = registry.claim(game.claim_id).claimant
@@ -191,8 +198,8 @@ def test_two_honest_submitters_share_a_request_without_tripping_over_each_other(
     second = make(SubmitterAgent, chain, 7, database, traces)
     request_id = request(chain)
     with Running(first, second):
-        wait_for(lambda: final_claim_of(registry, request_id) is not None, 60, "finality")
-        wait_for(lambda: registry.request(request_id).live_claims == 0, 30, "the other claim settled")
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
+        wait_for(lambda: registry.request(request_id).live_claims == 0, patience(registry), "the other claim settled")
     claims = [registry.claim(claim_id) for claim_id in range(1, registry.count("claim") + 1)]
     assert sorted(claim.claimant for claim in claims) == sorted([first.address, second.address])
     assert sorted(claim.status.name for claim in claims) == ["FINALIZED", "RETIRED"]

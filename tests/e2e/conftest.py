@@ -15,8 +15,10 @@ from opml.chain.registry import Parameters, Registry
 from opml.resources import seed_model_dir
 from opml.stack import Stack, StackConfig
 
-# Short windows and clocks so a test waits seconds, not minutes.
-E2E_PARAMETERS = Parameters(challenge_window=6, clock_budget=12, max_step_limit=1 << 30, request_timeout=60)
+# The deployment the end-to-end tests play on; its window and clocks are sized for this machine's pace when the
+# session starts (tests/timing.py: short, so a test waits seconds, but never shorter than a loaded machine needs).
+E2E_BASE = Parameters(max_step_limit=1 << 30, request_timeout=60)
+CLAIM_BOND, CHALLENGE_BOND = E2E_BASE.claim_bond, E2E_BASE.challenge_bond
 SEVEN = (seed_model_dir() / "input_7.bin").read_bytes()
 
 
@@ -25,6 +27,7 @@ class Harness:
 
     def __init__(self, stack: Stack):
         self.stack = stack
+        self.parameters = stack.config.parameters
         self.w3 = connect(stack.rpc_url)
         self.registry = Registry(self.w3, stack.deployment.registry)
         self.model_id = self.upload_seed_model()
@@ -55,14 +58,23 @@ class Harness:
     def dispute(self, game_id: int) -> dict:
         return httpx.get(f"{self.url('challenger')}/disputes/{game_id}", timeout=30).json()
 
-    def wait_final(self, request_id: int, timeout: float = 90.0) -> dict:
+    @property
+    def patience(self) -> float:
+        """Long enough for anything a request goes through: its window, a game played to the last clock second by
+        both sides, and a minute for the machine."""
+        return self.parameters.challenge_window + 2 * self.parameters.clock_budget + 60
+
+    def wait_final(self, request_id: int, timeout: float | None = None) -> dict:
+        timeout = timeout or self.patience
         return wait_for(
             lambda: (r := self.report(request_id)).get("status") == "final" and r,
             timeout,
             f"request {request_id} final",
         )
 
-    def wait_games_over(self, request_id: int, count: int, timeout: float = 90.0) -> list:
+    def wait_games_over(self, request_id: int, count: int, timeout: float | None = None) -> list:
+        timeout = timeout or self.patience
+
         def over():
             games = self.report(request_id).get("games", [])
             return len(games) >= count and all(game["status"] != "active" for game in games) and games
@@ -101,14 +113,33 @@ def running(harness: Harness, *agents: tuple[str, str, int, dict]):
             harness.stack.services.pop(service.name, None)
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory, request):
-    """The stack, its services' databases in SQLite files or (with the parameter "postgresql") on a real
-    PostgreSQL server."""
-    database_url = None
-    if getattr(request, "param", "sqlite") == "postgresql":
-        database_url = request.getfixturevalue("postgres_server").url
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"), parameters=E2E_PARAMETERS, echo=False,
-                                   poll_interval=0.1, database_url=database_url)  # fmt: skip
+@pytest.fixture(scope="session")
+def e2e_parameters(timing) -> Parameters:
+    return timing.sized(E2E_BASE)
+
+
+@contextmanager
+def started_stack(directory, parameters: Parameters, **options):
+    config = StackConfig.ephemeral(directory, parameters=parameters, echo=False, poll_interval=0.1, **options)
     with Stack(config) as stack:
         yield Harness(stack)
+
+
+@pytest.fixture(scope="session")
+def sqlite_harness(tmp_path_factory, e2e_parameters):
+    """The stack every end-to-end module shares (its services' databases in SQLite files): started once."""
+    with started_stack(tmp_path_factory.mktemp("stack"), e2e_parameters) as harness:
+        yield harness
+
+
+@pytest.fixture(scope="session")
+def postgresql_harness(tmp_path_factory, e2e_parameters, postgres_server):
+    """The same stack with its services' databases on a real PostgreSQL server."""
+    with started_stack(tmp_path_factory.mktemp("stack-pg"), e2e_parameters, database_url=postgres_server.url) as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def harness(request):
+    """A running stack: the shared SQLite one, or (with the parameter "postgresql") the PostgreSQL one."""
+    return request.getfixturevalue(f"{getattr(request, 'param', 'sqlite')}_harness")

@@ -11,7 +11,6 @@ unknown game is a 404 page. Screenshots go to test-artifacts/explorer/ for peopl
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from opml.game.trace import FinalClaim
 from opml.stack import Stack, StackConfig
 from opml.vm.state import State
 
-from .conftest import E2E_PARAMETERS, SEVEN, Harness, wait_for
+from .conftest import E2E_BASE, SEVEN, Harness, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "explorer"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; `make install` installs it (Playwright cannot download one here)
@@ -37,7 +36,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run"]  # fmt: skip
 # With a block a second, each move spends a second or two of its side's clock: 40 s leaves room for six rounds.
-PARAMETERS = dataclasses.replace(E2E_PARAMETERS, challenge_window=10, clock_budget=40)
 LIAR_ACCOUNT, LIE_FROM_STEP = 3, 1_000_000
 PHONE = {"width": 360, "height": 780}
 
@@ -46,8 +44,11 @@ PHONE = {"width": 360, "height": 780}
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("explorer"), parameters=PARAMETERS, echo=False,
+def harness(tmp_path_factory, timing):
+    # blocks every second, and a game slow enough to be watched round by round: at least 10 s of window and 40 s
+    # of clock, more on a slow machine
+    parameters = timing.sized(E2E_BASE, window_floor=10, clock_floor=40)
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp("explorer"), parameters=parameters, echo=False,
                                    poll_interval=0.1, block_time=1)  # fmt: skip
     with Stack(config) as stack:
         yield Harness(stack)

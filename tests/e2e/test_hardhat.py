@@ -3,20 +3,17 @@ One honest request and one disputed lie, end to end through the services."""
 
 import pytest
 
-from opml.stack import Stack, StackConfig
 
-from .conftest import E2E_PARAMETERS, Harness
+from .conftest import started_stack
 from .test_scenarios import claims_by, running
 
 SUBMITTER, CHALLENGER = 1, 2
 
 
 @pytest.fixture(scope="module")
-def hardhat(tmp_path_factory):
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("hardhat"), parameters=E2E_PARAMETERS, echo=False,
-                                   poll_interval=0.1, node="hardhat")  # fmt: skip
-    with Stack(config) as stack:
-        yield Harness(stack)
+def hardhat(tmp_path_factory, e2e_parameters):
+    with started_stack(tmp_path_factory.mktemp("hardhat"), e2e_parameters, node="hardhat") as harness:
+        yield harness
 
 
 def test_an_honest_request_becomes_final_on_hardhat(hardhat):

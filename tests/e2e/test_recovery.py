@@ -5,7 +5,6 @@ and a kill can land in that gap."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
@@ -14,16 +13,18 @@ from opml.agents.store import AgentStore
 from opml.stack import Stack, StackConfig
 
 from ..faults import RpcProxy
-from .conftest import E2E_PARAMETERS, Harness, wait_for
+from .conftest import E2E_BASE, Harness, wait_for
 
-PARAMETERS = dataclasses.replace(E2E_PARAMETERS, challenge_window=10, clock_budget=40)
 LIAR = ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": "977000"})
 DISPUTER = ("disputer", "challenger", 4, {"CHALLENGER_FAULT_DISPUTE_HONEST": "true"})
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory):
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("recovery"), parameters=PARAMETERS, echo=False,
+def proxied(tmp_path_factory, timing):
+    # blocks every second, so a kill can land between a move's send and its receipt; clocks long enough for a
+    # restart (at least 40 s, more on a slow machine)
+    parameters = timing.sized(E2E_BASE, window_floor=10, clock_floor=40)
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp("recovery"), parameters=parameters, echo=False,
                                    poll_interval=0.1, block_time=1)  # fmt: skip
     with RpcProxy(f"http://127.0.0.1:{config.ports['anvil']}") as proxy:
         config.service_rpc_url = proxy.url

@@ -17,13 +17,12 @@ from opml.resources import seed_model_dir
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 
-from .conftest import E2E_PARAMETERS, SEVEN, running, wait_for
+from .conftest import CHALLENGE_BOND, CLAIM_BOND, E2E_BASE, SEVEN, running, wait_for
 
 # The whole module runs twice: the services' databases in SQLite files, then on a real PostgreSQL server.
 pytestmark = pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True, scope="module")
 
 SUBMITTER, CHALLENGER, REQUESTER = 1, 2, 5
-CLAIM_BOND, CHALLENGE_BOND = E2E_PARAMETERS.claim_bond, E2E_PARAMETERS.challenge_bond
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +96,7 @@ def test_every_kind_of_lying_submitter_loses_and_pays(harness, steps):
     assert received[harness.address(SUBMITTER)] >= fee + CLAIM_BOND + 4 * CHALLENGE_BOND
     assert received[harness.address(CHALLENGER)] >= 4 * CHALLENGE_BOND
     assert sum(received.values()) + burned == fee + 5 * CLAIM_BOND + 8 * CHALLENGE_BOND  # nothing lost or made
-    assert burned >= 4 * (CLAIM_BOND - kept_share(E2E_PARAMETERS, CLAIM_BOND))
+    assert burned >= 4 * (CLAIM_BOND - kept_share(E2E_BASE, CLAIM_BOND))
 
 
 def test_a_challenger_that_disputes_honest_claims_loses(harness):
@@ -110,7 +109,7 @@ def test_a_challenger_that_disputes_honest_claims_loses(harness):
     assert report["result"]["predicted"] == 7
     received, _ = money(harness, start_block)
     assert received[harness.address(4)] == 0
-    assert received[harness.address(SUBMITTER)] >= kept_share(E2E_PARAMETERS, CHALLENGE_BOND)
+    assert received[harness.address(SUBMITTER)] >= kept_share(E2E_BASE, CHALLENGE_BOND)
 
 
 def test_silent_parties_lose_on_time(harness):
@@ -150,7 +149,7 @@ def test_several_challengers_of_one_claim_all_win_and_share_no_more_than_its_bon
     received, burned = money(harness, start_block)
     assert all(received[account] >= CHALLENGE_BOND for account in challengers - {harness.address(SUBMITTER)})
     # the claim bond is shared out at most, less at least its burned share
-    assert burned >= CLAIM_BOND - kept_share(E2E_PARAMETERS, CLAIM_BOND)
+    assert burned >= CLAIM_BOND - kept_share(E2E_BASE, CLAIM_BOND)
     paid_to_challengers = sum(received[account] for account in challengers) - received_for_honest_claim(harness)
     assert paid_to_challengers + burned == 3 * CHALLENGE_BOND + CLAIM_BOND
 
@@ -169,11 +168,11 @@ def test_a_liar_challenging_its_own_claim_gains_nothing_and_delays_nothing(harne
     honest = claims_by(report, harness.address(SUBMITTER))[0]
     final_block = max(tx["block_number"] for tx in report["transactions"] if "ResultFinalized" in tx["events"])
     final_time = harness.w3.eth.get_block(final_block)["timestamp"]
-    bound = E2E_PARAMETERS.challenge_window + 2 * E2E_PARAMETERS.clock_budget
+    bound = harness.parameters.challenge_window + 2 * harness.parameters.clock_budget
     assert final_time <= honest["submitted_at"] + bound
     received, _ = money(harness, start_block)
     liar_side = received[harness.address(3)] + received[harness.address(4)]
-    assert liar_side <= CHALLENGE_BOND + kept_share(E2E_PARAMETERS, CLAIM_BOND)  # at least the burn is lost
+    assert liar_side <= CHALLENGE_BOND + kept_share(E2E_BASE, CLAIM_BOND)  # at least the burn is lost
 
 
 def test_a_request_that_never_exits_ends_by_its_step_limit(harness):
