@@ -4,10 +4,12 @@ For each claim it sees: compute the trace of the claim's request (checked agains
 start state) within the claim's window and compare final states. On a mismatch it challenges
 with its bond and plays the game to its end: it picks the first segment it disagrees with each
 round, proves the last step itself (anyone may), and calls `timeout` when the defender's clock
-runs out. It plays every game to its end even after another game has rejected the claim, since a
-game it abandons is lost on time, and it ends the claim's other games by `timeout` when their
-clocks run out, since the claim's bond is paid only when its last game ends. Credits are
-withdrawn on their own schedule by the runtime.
+runs out. A game it wins gives back its bond and a refund per move it made (from the claim's bond; no
+prize: docs/contracts.md). It plays every game to its end even after another game has rejected the
+claim, since a game it abandons is lost on time, and it ends the claim's other games by `timeout`
+when their clocks run out, since the rest of the claim's bond is burned only when its last game ends
+(until then a liar's silent games would hold it). Credits are withdrawn on their own schedule by the
+runtime.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..chain.events import ChainEvent
-from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, kept_share
+from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, move_refund_of
 from ..game.faults import RandomChallenger
 from ..game.solver import Solver
 from .runtime import Agent
@@ -97,9 +99,9 @@ class ChallengerAgent(Agent):
         game = self.registry.game(game_id)
         if not game.active:
             if game.status == GameStatus.CHALLENGER_WON:
-                self.metrics.bonds_won.inc(kept_share(self.registry.parameters, self.registry.parameters.claim_bond))
+                self.metrics.bonds_won.inc(move_refund_of(self.registry.parameters, game.moves))
                 if self.registry.claim(game.claim_id).open_games > 0:
-                    self.store.add_work(f"sweep:{game.claim_id}")  # the claim's bond waits for its other games
+                    self.store.add_work(f"sweep:{game.claim_id}")  # the claim's burn waits for its other games
             else:
                 self.metrics.bonds_lost.inc(self.registry.parameters.challenge_bond)
             self.store.set_work(key, game.status.name.lower(), done=True, rounds=game.rounds)
@@ -118,8 +120,8 @@ class ChallengerAgent(Agent):
 
     def sweep(self, claim_id: int) -> None:
         """End, by `timeout`, the other games of a claim this agent beat once their mover's clock has run out:
-        the claim's bond is paid only when its last game ends, and a liar could leave a game between its own
-        silent accounts open for ever. Anyone may call `timeout`."""
+        the rest of the claim's bond is burned only when its last game ends, and a liar could leave a game
+        between its own silent accounts open for ever. Anyone may call `timeout`."""
         key = f"sweep:{claim_id}"
         if self.registry.claim(claim_id).open_games == 0:
             self.store.set_work(key, "done", done=True)

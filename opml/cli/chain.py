@@ -48,6 +48,9 @@ def deploy(
         DEFAULTS.request_timeout, help="Seconds before an unserved request may be cancelled."
     ),
     callback_gas_limit: int = typer.Option(DEFAULTS.callback_gas_limit, help="Gas a consumer's callback gets."),
+    move_refund: int = typer.Option(
+        DEFAULTS.move_refund, help="Wei refunded per move to a challenger who proves a claim wrong."
+    ),
     model_uri: str = typer.Option("models/seed-mnist/model.bin", help="Where the seed model's file can be fetched."),
     defaults: bool = typer.Option(True, help="Register the inference program and the seed MNIST model."),
     as_json: bool = typer.Option(False, "--json"),
@@ -56,9 +59,17 @@ def deploy(
     from ..chain.deploy import deploy_contracts, deploy_with_defaults
 
     parameters = Parameters(
-        arity, claim_bond, challenge_bond, burn_share_bps, challenge_window, clock_budget, max_step_limit,
-        request_timeout, callback_gas_limit,
-    )  # fmt: skip
+        arity=arity,
+        claim_bond=claim_bond,
+        challenge_bond=challenge_bond,
+        burn_share_bps=burn_share_bps,
+        challenge_window=challenge_window,
+        clock_budget=clock_budget,
+        max_step_limit=max_step_limit,
+        request_timeout=request_timeout,
+        callback_gas_limit=callback_gas_limit,
+        move_refund=move_refund,
+    )
     with user_errors():
         w3, tx = transaction_manager(rpc, private_key or os.environ.get("OPML_PRIVATE_KEY"))
         if defaults:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from opml.chain.events import EventReader
-from opml.chain.registry import kept_share
-from opml.guest import INFERENCE, SPIN, built
+from opml.chain.registry import GameStatus, kept_share
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.chain.deploy import program_image, register_program
 from opml.resources import seed_model_dir
 from opml.vm.elf import Program
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indire
 
 SUBMITTER, CHALLENGER, REQUESTER = 1, 2, 5
 CLAIM_BOND, CHALLENGE_BOND = E2E_PARAMETERS.claim_bond, E2E_PARAMETERS.challenge_bond
+MOVE_REFUND = E2E_PARAMETERS.move_refund
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +66,19 @@ def claims_by(report: dict, account: str) -> list[dict]:
     return [claim for claim in report["claims"] if claim["claimant"] == account]
 
 
+def refund(harness, game_id: int) -> int:
+    """What a challenger who won game `game_id` is refunded besides its bond: its moves (as the chain counted
+    them) times the move refund."""
+    game = harness.registry.game(game_id)
+    assert game.status == GameStatus.CHALLENGER_WON
+    return game.moves * MOVE_REFUND
+
+
 def test_an_honest_request_becomes_final(harness):
     request_id = harness.request()
     report = harness.wait_final(request_id)
     assert report["result"]["predicted"] == 7 and report["result"]["exit_code"] == 0
+    assert report["result"]["kind"] == "output"
     assert [claim["claimant"] for claim in report["claims"]] == [harness.address(SUBMITTER)]
     assert report["games"] == []
     events = [event for tx in report["transactions"] for event in tx["events"]]
@@ -102,8 +112,10 @@ def test_every_kind_of_lying_submitter_loses_and_pays(harness, steps):
     assert report["result"]["predicted"] == 7
 
     received, burned = money(harness, start_block)
-    assert burned == 4 * (CLAIM_BOND - kept_share(E2E_PARAMETERS, CLAIM_BOND))
-    assert received[harness.address(CHALLENGER)] == 4 * (CHALLENGE_BOND + kept_share(E2E_PARAMETERS, CLAIM_BOND))
+    refunds = sum(refund(harness, game["id"]) for game in games)  # each lie refunds its challenger's moves
+    assert burned == 4 * CLAIM_BOND - refunds  # and the rest of its bond is burned
+    assert 4 * (CLAIM_BOND - kept_share(E2E_PARAMETERS, CLAIM_BOND)) <= burned
+    assert received[harness.address(CHALLENGER)] == 4 * CHALLENGE_BOND + refunds
     assert received[harness.address(SUBMITTER)] == 10**16 + CLAIM_BOND  # the fee, and its bond back
     for account, _, _ in liars.values():
         assert received[harness.address(account)] == 0  # nothing back
@@ -147,7 +159,7 @@ def test_silent_parties_lose_on_time(harness):
     assert claims_by(report, harness.address(SUBMITTER))[0]["status"] == "finalized"
 
 
-def test_two_challengers_on_one_claim_both_win_and_one_earns_the_bond(harness):
+def test_two_challengers_on_one_claim_both_win_and_each_is_refunded_its_own_moves(harness):
     start_block = harness.w3.eth.block_number
     with running(harness, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "output"}), ("second", "challenger", 7, {})):
         request_id = harness.request()
@@ -156,10 +168,10 @@ def test_two_challengers_on_one_claim_both_win_and_one_earns_the_bond(harness):
     assert {game["challenger"] for game in games} == {harness.address(CHALLENGER), harness.address(7)}
     assert all(game["status"] == "challenger_won" for game in games)
     received, burned = money(harness, start_block)
-    share = kept_share(E2E_PARAMETERS, CLAIM_BOND)
-    first, second = received[harness.address(CHALLENGER)], received[harness.address(7)]
-    assert sorted([first, second]) == [CHALLENGE_BOND, CHALLENGE_BOND + share]  # one claim bond, to the best game
-    assert burned == CLAIM_BOND - share
+    by_challenger = {game["challenger"]: refund(harness, game["id"]) for game in games}
+    for account in (CHALLENGER, 7):  # no prize to race for: each gets its bond and its own moves back
+        assert received[harness.address(account)] == CHALLENGE_BOND + by_challenger[harness.address(account)]
+    assert burned == CLAIM_BOND - sum(by_challenger.values())
 
 
 def test_a_liar_challenging_its_own_claim_gains_nothing_and_delays_nothing(harness):
@@ -175,6 +187,9 @@ def test_a_liar_challenging_its_own_claim_gains_nothing_and_delays_nothing(harne
     assert final_time <= honest["submitted_at"] + bound
     received, _ = money(harness, start_block)
     liar_side = received[harness.address(3)] + received[harness.address(4)]
+    sybil_games = [game for game in harness.report(request_id)["games"] if game["challenger"] == harness.address(4)]
+    sybil_refunds = sum(refund(harness, game["id"]) for game in sybil_games if game["status"] == "challenger_won")
+    assert liar_side <= CHALLENGE_BOND + sybil_refunds  # the sybil gets its own moves back, no more
     assert liar_side <= CHALLENGE_BOND + kept_share(E2E_PARAMETERS, CLAIM_BOND)  # at least the burn is lost
 
 
@@ -184,7 +199,30 @@ def test_a_request_that_never_exits_ends_by_its_step_limit(harness):
     request_id = harness.request(input=b"", program=program_id, step_limit=2_000_000)
     report = harness.wait_final(request_id)
     assert report["result"]["exited"] is False and report["result"]["output"] == "0x"
+    assert report["result"]["kind"] == "step_limit_reached"
     assert report["claims"][0]["steps"] == 2_000_000
+
+
+def test_requests_whose_programs_write_no_valid_output_end_with_their_kind(harness):
+    """Served through the vm-worker: its results carry the kind and the leaf proofs that finalizeMalformed
+    takes, so the submitter agent finalizes a malformed output region and an output too large."""
+    start_block = harness.w3.eth.block_number
+    kinds = {MALFORMED_OUTPUT: "malformed_output", LARGE_OUTPUT: "output_too_large"}
+    requests = {}
+    for guest in kinds:
+        image = program_image(Program.from_file(built(guest.name)))
+        program_id = register_program(harness.registry, harness.tx(9), image)
+        requests[guest] = harness.request(input=b"", program=program_id, step_limit=1_000_000)
+    fees = 0
+    for guest, kind in kinds.items():
+        report = harness.wait_final(requests[guest])
+        assert report["result"]["kind"] == kind and report["result"]["output"] == "0x", guest.name
+        assert report["result"]["exited"] and report["result"]["exit_code"] == 0
+        assert [claim["status"] for claim in report["claims"]] == ["finalized"]
+        assert report["games"] == []
+        fees += report["fee"]
+    received, burned = money(harness, start_block)
+    assert burned == 0 and received[harness.address(SUBMITTER)] == fees + 2 * CLAIM_BOND  # nothing lost
 
 
 def test_bad_requests_get_a_reason_and_send_nothing(harness):
