@@ -341,7 +341,9 @@ contract InferenceRegistry {
     event GameEnded(uint256 indexed gameId, GameStatus status);
     /// @notice A challenger who proved a claim wrong was refunded `amount` of the claim's bond for its
     ///         `moves` moves (besides its own bond back).
-    event MovesRefunded(uint256 indexed claimId, uint256 indexed gameId, address indexed challenger, uint256 moves, uint256 amount);
+    event MovesRefunded(
+        uint256 indexed claimId, uint256 indexed gameId, address indexed challenger, uint256 moves, uint256 amount
+    );
     /// @notice An amount was credited to an account, to be withdrawn.
     event Credited(address indexed account, uint256 amount);
     /// @notice An amount was sent to an account directly (finalize pays its claimant this way).
@@ -363,6 +365,7 @@ contract InferenceRegistry {
     uint256 public immutable maxStepLimit;
     uint256 public immutable requestTimeout;
     uint256 public immutable callbackGasLimit;
+    /// @notice Wei refunded, out of a rejected claim's bond, per move of a challenger who proved it wrong.
     uint256 public immutable moveRefund;
 
     uint256 public programCount;

@@ -20,7 +20,8 @@ contract InferenceLayoutTest is TestBase {
     {
         bytes memory prefixed = abi.encodePacked(uint32(data.length), data, new bytes(4));
         for (uint256 i = 0; i + 4 <= prefixed.length; i += 4) {
-            uint32 word = uint32(bytes4(abi.encodePacked(prefixed[i], prefixed[i + 1], prefixed[i + 2], prefixed[i + 3])));
+            uint32 word =
+                uint32(bytes4(abi.encodePacked(prefixed[i], prefixed[i + 1], prefixed[i + 2], prefixed[i + 3])));
             if (word != 0) m = m.withWord(base + uint32(i), word);
         }
         return m;
@@ -58,18 +59,16 @@ contract InferenceLayoutTest is TestBase {
 
     function testFuzz_RegionRootOfLongerData(uint16 length, uint8 fill) public pure {
         bytes memory data = new bytes(uint256(length) % 300);
-        for (uint256 i = 0; i < data.length; ++i) data[i] = bytes1(uint8(fill + i));
+        for (uint256 i = 0; i < data.length; ++i) {
+            data[i] = bytes1(uint8(fill + i));
+        }
         SparseMemory.Memory memory m = _withRegion(SparseMemory.empty(), INPUT, data);
         assertEq(InferenceLayout.regionRoot(data), m.subtreeRoot(INPUT_SUBTREE_HEIGHT, INPUT >> 5), "region root");
     }
 
     /// @dev A leaf proof from an 896-byte memory proof (leaf, then 27 siblings): the leaf and its 23 siblings
     ///      inside its 2^28-byte region.
-    function _inRegion(bytes memory memoryProof)
-        internal
-        pure
-        returns (bytes32 leaf, bytes32[23] memory siblings)
-    {
+    function _inRegion(bytes memory memoryProof) internal pure returns (bytes32 leaf, bytes32[23] memory siblings) {
         assembly ("memory-safe") {
             leaf := mload(add(memoryProof, 32))
         }

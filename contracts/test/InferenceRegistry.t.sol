@@ -209,7 +209,9 @@ contract InferenceRegistryTest is RegistryFixture {
         vm.roll(blockNumber() + 1);
         bytes memory beyondState = VMState.encode(beyond);
         vm.prank(CLAIMANT);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.StepLimitExceeded.selector, LOOP_LIMIT + 2, LOOP_LIMIT));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceRegistry.StepLimitExceeded.selector, LOOP_LIMIT + 2, LOOP_LIMIT)
+        );
         registry.submitClaim{value: CLAIM_BOND}(id, beyondState);
 
         VMState.State memory atLimit = loopState(LOOP_LIMIT);

@@ -113,7 +113,9 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         for (uint256 id = 1; id <= registry.claimCount(); ++id) {
             InferenceRegistry.Claim memory c = registry.getClaim(id);
             if (c.status == InferenceRegistry.ClaimStatus.Live) total += CLAIM_BOND;
-            if (c.status == InferenceRegistry.ClaimStatus.Rejected && c.openGames > 0) total += CLAIM_BOND - c.refunded;
+            if (c.status == InferenceRegistry.ClaimStatus.Rejected && c.openGames > 0) {
+                total += CLAIM_BOND - c.refunded;
+            }
         }
         for (uint256 id = 1; id <= registry.gameCount(); ++id) {
             if (game(id).status == InferenceRegistry.GameStatus.Active) total += CHALLENGE_BOND;
@@ -126,7 +128,9 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         for (uint256 i = 0; i < actors.length; ++i) {
             credits += registry.balances(actors[i]);
         }
-        assertEq(address(registry).balance, credits + registry.burned() + _escrow(), "balance = credits + burned + escrow");
+        assertEq(
+            address(registry).balance, credits + registry.burned() + _escrow(), "balance = credits + burned + escrow"
+        );
     }
 
     // --- helpers -------------------------------------------------------------------------------------
@@ -539,9 +543,7 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
             assertEq(received(liars[k]) + received(xs[k]), 0, "liars get nothing");
         }
         assertEq(
-            registry.burned(),
-            lies * CLAIM_BOND - refunds + challengers * (CHALLENGE_BOND - CHALLENGE_SHARE),
-            "burned"
+            registry.burned(), lies * CLAIM_BOND - refunds + challengers * (CHALLENGE_BOND - CHALLENGE_SHARE), "burned"
         );
         _assertSolvent();
     }

@@ -127,7 +127,9 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
             registry.bisect(gameIds[i], hashes);
         }
         vm.warp(timestamp() + CLOCK + 1);
-        for (uint256 i = 0; i < count; ++i) registry.timeout(gameIds[i]);
+        for (uint256 i = 0; i < count; ++i) {
+            registry.timeout(gameIds[i]);
+        }
         finalizeWith(honestClaim, honestState(STEPS));
         assertTrue(timestamp() <= revealedAt + WINDOW + 2 * CLOCK, "final within the bound");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND + count * kept(CHALLENGE_BOND), "paid by the liars");
@@ -299,7 +301,8 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         uint256 gameMoves = 4; // challenge, two selects (23 steps at k = 4), resolve
         uint256 sybils = pool / (gameMoves * MOVE_REFUND) + 1; // one game more than the pool pays for
         uint256[] memory gameIds = new uint256[](sybils);
-        for (uint256 i = 0; i < sybils; ++i) { // every game opens while the lie is live
+        // every game opens while the lie is live
+        for (uint256 i = 0; i < sybils; ++i) {
             address sybil = address(uint160(0x5B1000 + i));
             fund(sybil, CHALLENGE_BOND);
             gameIds[i] = challengeAs(sybil, lieId);
@@ -362,7 +365,9 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
             InferenceRegistry.Game memory g = game(gameId);
             uint64[] memory steps = registry.points(g.lo, g.hi);
             bytes32[] memory hashes = new bytes32[](steps.length - 2);
-            for (uint256 i = 0; i < hashes.length; ++i) hashes[i] = VMState.hash(loopState(steps[i + 1]));
+            for (uint256 i = 0; i < hashes.length; ++i) {
+                hashes[i] = VMState.hash(loopState(steps[i + 1]));
+            }
             vm.prank(LIAR);
             registry.bisect(gameId, hashes);
             vm.prank(CHALLENGER);

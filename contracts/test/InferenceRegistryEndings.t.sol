@@ -150,9 +150,7 @@ contract InferenceRegistryEndingsTest is RegistryFixture {
         bytes32[4] memory s = siblings();
 
         bytes memory longer = abi.encodePacked(output, hex"01");
-        vm.expectRevert(
-            abi.encodeWithSelector(InferenceRegistry.OutputAboveCap.selector, longer.length, output.length)
-        );
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.OutputAboveCap.selector, longer.length, output.length));
         registry.finalize(claimId, stateData, longer, s);
 
         bytes memory callData = abi.encodeCall(registry.finalize, (claimId, stateData, output, s));
@@ -343,9 +341,7 @@ contract InferenceRegistryEndingsTest is RegistryFixture {
         uint256 bound = registry.cancellableAt(requestId);
         assertTrue(finalizableAt + REQUEST_TIMEOUT <= bound, "finalizable a whole request timeout ahead");
         vm.warp(bound - 1); // even a claimant this late still finalizes before any cancel
-        vm.expectRevert(
-            abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1 + lies, bound)
-        );
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1 + lies, bound));
         registry.cancel(requestId);
         finalizeWith(honest, honestState(STEPS));
         vm.warp(bound);

@@ -435,9 +435,7 @@ abstract contract RegistryFixture is TestBase {
     }
 
     /// @dev Plays a whole game and resolves it.
-    function play(uint256 gameId, address defender, address challenger, uint64 divergence, uint256 choices)
-        internal
-    {
+    function play(uint256 gameId, address defender, address challenger, uint64 divergence, uint256 choices) internal {
         while (game(gameId).hi - game(gameId).lo > 1) {
             choices = playRound(gameId, defender, challenger, divergence, choices);
         }
