@@ -39,7 +39,8 @@ def deploy(
     claim_bond: int = typer.Option(DEFAULTS.claim_bond, help="Claim bond in wei."),
     challenge_bond: int = typer.Option(DEFAULTS.challenge_bond, help="Challenge bond in wei."),
     burn_share_bps: int = typer.Option(
-        DEFAULTS.burn_share_bps, help="Share of a forfeited bond burned, in basis points."
+        DEFAULTS.burn_share_bps,
+        help="Share of a lost challenge bond burned, and the least of a rejected claim's bond burned, in bps.",
     ),
     challenge_window: int = typer.Option(DEFAULTS.challenge_window, help="Seconds a claim may be challenged."),
     clock_budget: int = typer.Option(DEFAULTS.clock_budget, help="Seconds each side of a game may spend."),
