@@ -171,7 +171,6 @@ class Bench:
             liar.stop()
             self.stack.services.pop("liar", None)
 
-
     # --- against the clocks --------------------------------------------------------------------------
 
     def deadlines(self, requests: int = 3) -> dict:
@@ -213,8 +212,11 @@ class Bench:
                     latency = _ms(seen.get(previous.block_number), seen.get(event.block_number))
                     (challenges if event.name == "GameStarted" else latencies).append(latency)
                     if os.environ.get("OPML_BENCH_DEBUG") and latency is not None and latency > 1500:
-                        print(f"slow: game {game_id} {previous.name}@{previous.block_number} -> {event.name}@"
-                              f"{event.block_number} by {mover[:8]} {latency} ms", file=sys.stderr)
+                        print(
+                            f"slow: game {game_id} {previous.name}@{previous.block_number} -> {event.name}@"
+                            f"{event.block_number} by {mover[:8]} {latency} ms",
+                            file=sys.stderr,
+                        )
                     if event.name != "GameEnded":
                         margins.append(timing.left)
                 previous = event

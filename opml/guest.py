@@ -56,6 +56,10 @@ TEST_PROGRAMS = tuple(
 BENCH_PROGRAMS = (GuestProgram("bench/mlp", ("bench/mlp.c",)),)
 # Never exits: requests for it end by their step limit.
 SPIN = GuestProgram("tests/spin", ("tests/spin.c",))
+# Exit with an output region the registry cannot take as an output: a nonzero byte after a zero-length output
+# ("malformed output"), and an output of the length its input asks for ("output too large" above the cap).
+MALFORMED_OUTPUT = GuestProgram("tests/malformed_output", ("tests/malformed_output.c",))
+LARGE_OUTPUT = GuestProgram("tests/large_output", ("tests/large_output.c",))
 INFERENCE = GuestProgram(
     "inference/inference",
     tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "dot", "mathf")),
@@ -70,7 +74,7 @@ LLM_NODE = GuestProgram(
 # Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
 # (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).
 FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c", "inference/dot.c"))
-ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, INFERENCE, LLM_NODE)
+ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, LLM_NODE)
 
 
 class BuildError(RuntimeError):

@@ -33,6 +33,7 @@ from opml.requests import (
 from opml.resources import seed_model_dir
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
+from opml.vm.output import ResultKind
 
 LENGTH = 8
 
@@ -202,12 +203,17 @@ def test_the_whole_minilm_run_fits_its_deployment():
 def test_an_embedding_is_shown_with_its_norm_a_classifier_with_its_class():
     vector = np.array([0.6, 0.0, -0.8], np.float32)
     output = Prediction(0, vector).to_bytes()
-    shown = decode_output(True, 0, output, embedding=True)
+    shown = decode_output(ResultKind.OUTPUT, 0, output, embedding=True)
     assert shown.embedding == [float(v) for v in vector] and shown.predicted is None and shown.scores is None
     assert shown.norm == pytest.approx(1.0, abs=1e-7)
-    classifier = decode_output(True, 0, output)
+    classifier = decode_output(ResultKind.OUTPUT, 0, output)
     assert classifier.predicted == 0 and classifier.scores == shown.embedding and classifier.embedding is None
-    assert decode_output(True, 20, b"", embedding=True).embedding is None  # a failed run has no vector
+    assert decode_output(ResultKind.OUTPUT, 20, b"", embedding=True).embedding is None  # a failed run has no vector
+    assert shown.kind == "output" and shown.exited
+    for kind in (ResultKind.STEP_LIMIT_REACHED, ResultKind.MALFORMED_OUTPUT, ResultKind.OUTPUT_TOO_LARGE):
+        view = decode_output(kind, 0, b"")
+        assert view.kind == kind.label and view.predicted is None and view.output == "0x"
+        assert view.exited == (kind != ResultKind.STEP_LIMIT_REACHED)
 
 
 def test_parameters_sized_for_minilm_cover_its_run_and_rounds():

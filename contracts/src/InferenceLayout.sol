@@ -6,8 +6,20 @@ import {VMState} from "./VMState.sol";
 /// @title InferenceLayout
 /// @notice The address-space layout of an inference run (docs/vm-spec.md, "Address space"), on-chain:
 ///         the root of a length-prefixed region from its bytes, the initial state from the region roots
-///         P, I and M, and whether some bytes are the output region of a state's memory.
+///         P, I and M, whether some bytes are the output region of a state's memory, and the root of a
+///         region from one of its 32-byte leaves (to read a region's length prefix, or any byte of it,
+///         without its other bytes).
 library InferenceLayout {
+    /// @notice One 32-byte leaf of a 2^28-byte region and the 23 roots beside its path to the region's root.
+    /// @param leaf The leaf's 32 bytes (region bytes 32 * index .. 32 * index + 31).
+    /// @param index The leaf's index in the region, below 2^23.
+    /// @param siblings The sibling at each level, bottom (the neighbouring leaf) first.
+    struct LeafProof {
+        bytes32 leaf;
+        uint256 index;
+        bytes32[23] siblings;
+    }
+
     /// @notice Height of a 2^28-byte region's subtree (2^23 leaves of 32 bytes).
     uint256 internal constant REGION_HEIGHT = 23;
     /// @notice Largest input or output: the region less its 4-byte length prefix.
@@ -23,11 +35,20 @@ library InferenceLayout {
     /// @dev The roots of 2^h zero leaves for h = 0..27 (Z[0] = 0, Z[h+1] = keccak256(Z[h] || Z[h])), so no
     ///      call hashes zeros; contracts/test/InferenceLayout.t.sol recomputes them.
     uint256 private constant MAX_ZERO_HEIGHT = 27;
-    bytes private constant ZERO_HASHES = hex"0000000000000000000000000000000000000000000000000000000000000000ad3228b676f7d3cd4284a5443f17f1962b36e491b30a40b2405849e597ba5fb5b4c11951957c6f8f642c4af61cd6b24640fec6dc7fc607ee8206a99e92410d3021ddb9a356815c3fac1026b6dec5df3124afbadb485c9ba5a3e3398a04b7ba85e58769b32a1beaf1ea27375a44095a0d1fb664ce2dd358e7fcbfb78c26a193440eb01ebfc9ed27500cd4dfc979272d1f0913cc9f66540d7e8005811109e1cf2d887c22bd8750d34016ac3c66b5ff102dacdd73f6b014e710b51e8022af9a1968ffd70157e48063fc33c97a050f7f640233bf646cc98d9524c6b92bcf3ab56f839867cc5f7f196b93bae1e27e6320742445d290f2263827498b54fec539f756afcefad4e508c098b9a7e1d8feb19955fb02ba9675585078710969d3440f5054e0f9dc3e7fe016e050eff260334f18a5d4fe391d82092319f5964f2e2eb7c1c3a5f8b13a49e282f609c317a833fb8d976d11517c571d1221a265d25af778ecf8923490c6ceeb450aecdc82e28293031d10c7d73bf85e57bf041a97360aa2c5d99cc1df82d9c4b87413eae2ef048f94b4d3554cea73d92b0f7af96e0271c691e2bb5c67add7c6caf302256adedf7ab114da0acfe870d449a3a489f781d659e8beccda7bce9f4e8618b6bd2f4132ce798cdc7a60e7e1460a7299e3c6342a579626d22733e50f526ec2fa19a22b31e8ed50f23cd1fdf94c9154ed3a7609a2f1ff981fe1d3b5c807b281e4683cc6d6315cf95b9ade8641defcb32372f1c126e398ef7a5a2dce0a8a7f68bb74560f8f71837c2c2ebbcbf7fffb42ae1896f13f7c7479a0b46a28b6f55540f89444f63de0378e3d121be09e06cc9ded1c20e65876d36aa0c65e9645644786b620e2dd2ad648ddfcbf4a7e5b1a3a4ecfe7f64667a3f0b7e2f4418588ed35a2458cffeb39b93d26f18d2ab13bdce6aee58e7b99359ec2dfd95a9c16dc00d6ef18b7933a6f8dc65ccb55667138776f7dea101070dc8796e3774df84f40ae0c8229d0d6069e5c8f39a7c299677a09d367fc7b05e3bc380ee652cdc72595f74c7b1043d0e1ffbab734648c838dfb0527d971b602bc216c9619ef0abf5ac974a1ed57f4050aa510dd9c74f508277b39d7973bb2dfccc5eeb0618db8cd74046ff337f0a7bf2c8e03e10f642c1886798d71806ab1e888d9e5ee87d0838c5655cb21c6cb83313b5a631175dff4963772cce9108188b34ac87c81c41e";
-    uint256 private constant LENGTH_PREFIX_BYTES = 4;
+    bytes private constant ZERO_HASHES =
+        hex"0000000000000000000000000000000000000000000000000000000000000000ad3228b676f7d3cd4284a5443f17f1962b36e491b30a40b2405849e597ba5fb5b4c11951957c6f8f642c4af61cd6b24640fec6dc7fc607ee8206a99e92410d3021ddb9a356815c3fac1026b6dec5df3124afbadb485c9ba5a3e3398a04b7ba85e58769b32a1beaf1ea27375a44095a0d1fb664ce2dd358e7fcbfb78c26a193440eb01ebfc9ed27500cd4dfc979272d1f0913cc9f66540d7e8005811109e1cf2d887c22bd8750d34016ac3c66b5ff102dacdd73f6b014e710b51e8022af9a1968ffd70157e48063fc33c97a050f7f640233bf646cc98d9524c6b92bcf3ab56f839867cc5f7f196b93bae1e27e6320742445d290f2263827498b54fec539f756afcefad4e508c098b9a7e1d8feb19955fb02ba9675585078710969d3440f5054e0f9dc3e7fe016e050eff260334f18a5d4fe391d82092319f5964f2e2eb7c1c3a5f8b13a49e282f609c317a833fb8d976d11517c571d1221a265d25af778ecf8923490c6ceeb450aecdc82e28293031d10c7d73bf85e57bf041a97360aa2c5d99cc1df82d9c4b87413eae2ef048f94b4d3554cea73d92b0f7af96e0271c691e2bb5c67add7c6caf302256adedf7ab114da0acfe870d449a3a489f781d659e8beccda7bce9f4e8618b6bd2f4132ce798cdc7a60e7e1460a7299e3c6342a579626d22733e50f526ec2fa19a22b31e8ed50f23cd1fdf94c9154ed3a7609a2f1ff981fe1d3b5c807b281e4683cc6d6315cf95b9ade8641defcb32372f1c126e398ef7a5a2dce0a8a7f68bb74560f8f71837c2c2ebbcbf7fffb42ae1896f13f7c7479a0b46a28b6f55540f89444f63de0378e3d121be09e06cc9ded1c20e65876d36aa0c65e9645644786b620e2dd2ad648ddfcbf4a7e5b1a3a4ecfe7f64667a3f0b7e2f4418588ed35a2458cffeb39b93d26f18d2ab13bdce6aee58e7b99359ec2dfd95a9c16dc00d6ef18b7933a6f8dc65ccb55667138776f7dea101070dc8796e3774df84f40ae0c8229d0d6069e5c8f39a7c299677a09d367fc7b05e3bc380ee652cdc72595f74c7b1043d0e1ffbab734648c838dfb0527d971b602bc216c9619ef0abf5ac974a1ed57f4050aa510dd9c74f508277b39d7973bb2dfccc5eeb0618db8cd74046ff337f0a7bf2c8e03e10f642c1886798d71806ab1e888d9e5ee87d0838c5655cb21c6cb83313b5a631175dff4963772cce9108188b34ac87c81c41e";
+    /// @notice Bytes of a region's big-endian length prefix.
+    uint256 internal constant LENGTH_PREFIX_BYTES = 4;
+    /// @notice Leaves of a region: 2^REGION_HEIGHT.
+    uint256 internal constant REGION_LEAVES = 1 << REGION_HEIGHT;
+    /// @dev Bits of a leaf below its length prefix (the prefix is the leaf's top 4 bytes).
+    uint256 private constant BELOW_PREFIX_BITS = 8 * (LEAF_BYTES - LENGTH_PREFIX_BYTES);
+    uint256 private constant BITS_PER_BYTE = 8;
 
     /// @notice The bytes do not fit in a region.
     error RegionTooLarge(uint256 length);
+    /// @notice A leaf index at or beyond the region's 2^23 leaves.
+    error LeafIndexOutOfRegion(uint256 index);
 
     /// @notice Root of a 2^28-byte region holding a big-endian u32 length, `data`, then zeros.
     function regionRoot(bytes memory data) internal pure returns (bytes32 root) {
@@ -100,15 +121,51 @@ library InferenceLayout {
     /// @notice Whether `output` is the output region of the memory with root `memRoot`.
     /// @param siblings The roots of the spare region, of 0x00000000-0x1FFFFFFF, of the model region and of
     ///        the upper half of memory (generalized indices 19, 8, 5 and 3).
-    function isOutputOf(bytes memory output, bytes32[4] memory siblings, bytes32 memRoot)
+    function isOutputOf(bytes memory output, bytes32[4] memory siblings, bytes32 memRoot) internal pure returns (bool) {
+        return memoryRootWithOutputRegion(regionRoot(output), siblings) == memRoot;
+    }
+
+    /// @notice The memory root of a memory whose output region (0x20000000-0x2FFFFFFF, node 18) has root
+    ///         `outputRoot`.
+    /// @param siblings The roots of the spare region, of 0x00000000-0x1FFFFFFF, of the model region and of
+    ///        the upper half of memory (generalized indices 19, 8, 5 and 3).
+    function memoryRootWithOutputRegion(bytes32 outputRoot, bytes32[4] memory siblings)
         internal
         pure
-        returns (bool)
+        returns (bytes32)
     {
-        bytes32 node = hashPair(regionRoot(output), siblings[0]); // 9 = 18, 19
+        bytes32 node = hashPair(outputRoot, siblings[0]); // 9 = 18, 19
         node = hashPair(siblings[1], node); // 4 = 8, 9
         node = hashPair(node, siblings[2]); // 2 = 4, 5
-        return hashPair(node, siblings[3]) == memRoot; // 1 = 2, 3
+        return hashPair(node, siblings[3]); // 1 = 2, 3
+    }
+
+    /// @notice The root of the region in which `leaf` is leaf number `index`, given the 23 roots beside its
+    ///         path (bottom first). With the region's own siblings this proves any 32 bytes of a region, e.g.
+    ///         its length prefix (leaf 0), without the rest of it.
+    function leafUnderRegion(bytes32 leaf, uint256 index, bytes32[23] memory siblings)
+        internal
+        pure
+        returns (bytes32 node)
+    {
+        if (index >= REGION_LEAVES) revert LeafIndexOutOfRegion(index);
+        node = leaf;
+        for (uint256 level = 0; level < REGION_HEIGHT; ++level) {
+            node = (index >> level) & 1 == 0 ? hashPair(node, siblings[level]) : hashPair(siblings[level], node);
+        }
+    }
+
+    /// @notice The big-endian u32 length prefix held by a region's first leaf.
+    function lengthPrefixOf(bytes32 firstLeaf) internal pure returns (uint256) {
+        return uint256(firstLeaf) >> BELOW_PREFIX_BITS;
+    }
+
+    /// @notice Whether leaf `index` of a region holds a nonzero byte at a region offset of `offset` or more.
+    function hasNonzeroByteFrom(bytes32 leaf, uint256 index, uint256 offset) internal pure returns (bool) {
+        uint256 start = index * LEAF_BYTES;
+        if (start + LEAF_BYTES <= offset) return false; // the whole leaf lies before `offset`
+        uint256 skipped = offset > start ? offset - start : 0; // bytes of the leaf before `offset`
+        return uint256(leaf) << (BITS_PER_BYTE * skipped) != 0;
     }
 
     /// @notice The root of 2^height zero leaves.

@@ -5,12 +5,25 @@ import {InferenceLayout} from "./InferenceLayout.sol";
 import {MIPS} from "./MIPS.sol";
 import {VMState} from "./VMState.sol";
 
+/// @notice What a final result is. An exited run's output region (a big-endian u32 length L, then bytes) gives
+///         exactly one of Output, MalformedOutput and OutputTooLarge; a run still going at the request's step
+///         limit gives StepLimitReached. Only Output carries bytes.
+enum ResultKind {
+    None, // no result (yet)
+    Output, // exited; L <= MAX_OUTPUT_BYTES and every byte of the region after the output is zero
+    StepLimitReached, // not exited at exactly the request's step limit
+    MalformedOutput, // exited; L <= MAX_OUTPUT_BYTES but a byte of the region after the output is nonzero
+    OutputTooLarge // exited; L > MAX_OUTPUT_BYTES
+}
+
 /// @notice A contract that wants to hear about its finalized inference results.
 interface IInferenceConsumer {
     /// @notice Called once, when the result of `requestId` becomes final, with exactly the registry's
     ///         `callbackGasLimit` of gas (the registry refuses to finalize with less).
-    /// @param exited False when the run reached the request's step limit without exiting.
-    function onInferenceResult(uint256 requestId, bool exited, uint8 exitCode, bytes calldata output) external;
+    /// @param kind What the result is; `output` is empty unless it is ResultKind.Output.
+    /// @param exitCode The run's exit code (0 when the step limit was reached).
+    /// @param output The output bytes, at most MAX_OUTPUT_BYTES.
+    function onInferenceResult(uint256 requestId, ResultKind kind, uint8 exitCode, bytes calldata output) external;
 }
 
 /// @title InferenceRegistry
@@ -20,9 +33,11 @@ interface IInferenceConsumer {
 ///         Anyone may open a dispute game against a claim: k-ary dissection of the run down to one step that
 ///         MIPS.sol executes, with a chess clock per side. The first claim to outlive its window with no open
 ///         game becomes the request's result, and the fee goes to whoever committed to that result first.
-///         Forfeited bonds are partly burned, so a party never wins back its own lost bond. `finalize` pays
-///         its claimant directly; every other payment is a credit pulled with `withdraw`. docs/contracts.md
-///         has the protocol and why each rule is there.
+///         A challenger who proves a claim wrong gets its bond back and a refund per move it made, from the
+///         claim's bond; the rest of that bond is burned, so a party never wins back its own lost bond and a
+///         copier earns no more than its own moves cost. `finalize` pays its claimant directly; every other
+///         payment is a credit pulled with `withdraw`. docs/contracts.md has the protocol and why each rule
+///         is there.
 contract InferenceRegistry {
     // --- types -------------------------------------------------------------------------------
 
@@ -37,6 +52,7 @@ contract InferenceRegistry {
         uint256 maxStepLimit; // the largest step limit a request may ask for
         uint256 requestTimeout; // seconds after which a request nobody serves may be cancelled
         uint256 callbackGasLimit;
+        uint256 moveRefund; // wei refunded per move to a challenger who proves a claim wrong
     }
 
     struct Program {
@@ -54,17 +70,19 @@ contract InferenceRegistry {
         None,
         Open, // waiting for a claim to become final
         Finalized,
-        Cancelled // nobody served it before its deadline: the fee went back
+        Cancelled // nobody served it before its deadline (or no claim could end it): the fee went back
     }
 
     /// @dev Ids and counters are narrowed so the fields that change together share a slot; the result's
-    ///      exit fields live beside the status they are written with.
+    ///      fields live beside the status they are written with, and the latest claim's time beside the
+    ///      claim count it is written with.
     struct Request {
         address requester;
         RequestStatus status;
         uint32 liveClaims;
-        bool exited; // of the final result: false when the step limit was reached first
+        ResultKind kind; // of the final result
         uint8 exitCode; // of the final result
+        uint40 lastClaimAt; // when the latest claim was revealed (0 before any)
         address consumer; // optional callback target
         uint64 deadline; // from then on, with no live claim, the request may be cancelled
         uint128 fee;
@@ -79,9 +97,18 @@ contract InferenceRegistry {
     /// @notice A final result. The output itself is in ResultFinalized and the consumer's callback; a
     ///         contract reading it later checks bytes it is given against `outputHash`.
     struct Result {
-        bool exited; // false: the step limit was reached first
+        ResultKind kind;
         uint8 exitCode;
-        bytes32 outputHash;
+        bytes32 outputHash; // keccak256 of the output (of no bytes unless kind is Output)
+    }
+
+    /// @notice The proof that an exited state's output region is malformed or too large: the region's first
+    ///         leaf (its length prefix L), and, when L <= MAX_OUTPUT_BYTES, a leaf holding a nonzero byte at a
+    ///         region offset of 4 + L or more (it may be the first leaf again).
+    struct OutputProof {
+        bytes32[4] regionSiblings; // the output region's siblings in memory (nodes 19, 8, 5 and 3)
+        InferenceLayout.LeafProof first; // leaf 0 of the output region; its index must be 0
+        InferenceLayout.LeafProof second; // ignored when L > MAX_OUTPUT_BYTES
     }
 
     /// @notice The claim that committed first to a result of a request: it earns the fee if that result wins.
@@ -96,11 +123,13 @@ contract InferenceRegistry {
         Rejected, // lost a game
         Finalized, // its result is the request's result
         Retired, // another claim with the same result became final first: bond returned
-        Forfeited // another result became final and nobody proved this one wrong: bond burned
+        Forfeited, // another result became final and nobody proved this one wrong: bond burned
+        Released // its request was cancelled with the claim live (nobody proved it wrong): bond returned
     }
 
     /// @dev Three slots: a claim is paid for by its claimant on every request, so it stores only what the
     ///      games and `finalize` need; the output is proven again from the final state when it is finalized.
+    ///      `refunded` fits 96 bits because the constructor bounds the claim bond.
     struct Claim {
         address claimant;
         uint64 submittedAt;
@@ -108,7 +137,7 @@ contract InferenceRegistry {
         uint64 requestId;
         uint64 steps;
         uint32 openGames;
-        uint64 bestGame; // the challenger-won game that earns the claim's bond (see `_outranks`)
+        uint96 refunded; // of the claim's bond, refunded so far to challengers who proved it wrong
         bytes32 finalStateHash;
     }
 
@@ -135,7 +164,7 @@ contract InferenceRegistry {
         uint64 defenderClock; // seconds left
         uint64 challengerClock;
         uint32 rounds; // segments selected so far
-        uint64 challengerMove; // global sequence number of the challenger's latest move
+        uint32 moves; // the challenger's own moves: challenge, each select, and resolve or timeout it sent
         bytes32 loHash;
         bytes32 hiHash;
         bytes32 bisection; // keccak256 of the defender's interior hashes for [lo, hi]
@@ -151,6 +180,13 @@ contract InferenceRegistry {
     uint256 public constant MAX_CLOCK = 30 days;
     uint256 public constant MAX_REQUEST_TIMEOUT = 365 days;
     uint256 public constant MAX_CALLBACK_GAS = 5_000_000;
+    /// @notice The largest output a result can carry (2^16 bytes). At this size the whole `finalize`
+    ///         transaction (intrinsic and calldata gas, proving the output, the event, and a consumer
+    ///         callback given MAX_CALLBACK_GAS) stays under 10M gas (docs/contracts.md, "Outputs"); a longer
+    ///         length prefix makes the result OutputTooLarge.
+    uint256 public constant MAX_OUTPUT_BYTES = 1 << 16;
+    /// @notice The largest claim bond: a claim's refunds are counted in 96 bits.
+    uint256 public constant MAX_CLAIM_BOND = type(uint96).max;
     /// @notice Gas `finalize` keeps beyond the callback's share for the call itself and what follows it.
     uint256 public constant CALLBACK_GAS_RESERVE = 10_000;
     /// @dev A call forwards at most 63/64 of the gas left (EIP-150).
@@ -182,8 +218,9 @@ contract InferenceRegistry {
     error RequestNotOpen(uint256 requestId);
     /// @notice The request's deadline has not passed yet.
     error DeadlineNotReached(uint256 requestId, uint256 deadline);
-    /// @notice The request still has live claims, which may yet become final.
-    error ClaimsStillLive(uint256 requestId, uint256 liveClaims);
+    /// @notice The request still has live claims, which may yet become final; it may be cancelled regardless
+    ///         from `cancellableAt` on (a last resort, see `cancel`).
+    error ClaimsStillLive(uint256 requestId, uint256 liveClaims, uint256 cancellableAt);
     /// @notice The caller has no commitment to this claim from an earlier block.
     error NoCommitment(bytes32 commitment);
     /// @notice The fee does not fit the request's fee field.
@@ -194,6 +231,14 @@ contract InferenceRegistry {
     error StepLimitExceeded(uint64 step, uint64 stepLimit);
     /// @notice The output is not the output region of the claimed state.
     error OutputNotInState();
+    /// @notice An output longer than MAX_OUTPUT_BYTES is no result: prove it OutputTooLarge instead.
+    error OutputAboveCap(uint256 length, uint256 cap);
+    /// @notice The claimed state has not exited, so its output region means nothing.
+    error NotExited();
+    /// @notice The first leaf of an output proof must be leaf 0, the one holding the length prefix.
+    error NotTheFirstLeaf(uint256 index);
+    /// @notice The proof shows no nonzero byte after the output: the output is well formed (use `finalize`).
+    error OutputNotMalformed(uint256 length, uint256 leafIndex);
     /// @notice The claim is not live.
     error ClaimNotLive(uint256 claimId);
     /// @notice The claim's challenge window is over.
@@ -208,7 +253,7 @@ contract InferenceRegistry {
     error OwnClaim(uint256 claimId);
     /// @notice The state given is not the claim's final state.
     error FinalStateMismatch();
-    /// @notice The request is not finalized, so its other claims cannot be settled yet.
+    /// @notice The request is neither finalized nor cancelled, so its claims cannot be settled yet.
     error RequestNotFinalized(uint256 requestId);
     /// @notice The game has ended.
     error GameNotActive(uint256 gameId);
@@ -254,7 +299,8 @@ contract InferenceRegistry {
         uint64 deadline,
         address consumer
     );
-    /// @notice A claimant committed to a result: commitment = keccak256(abi.encode(requestId, finalStateHash, claimant)).
+    /// @notice A claimant committed to a result of an open request:
+    ///         commitment = keccak256(abi.encode(requestId, finalStateHash, claimant)).
     event ClaimCommitted(bytes32 indexed commitment, address indexed claimant);
     /// @notice A claim was revealed with its bond. Its output is proven when it is finalized.
     event ClaimSubmitted(
@@ -268,18 +314,20 @@ contract InferenceRegistry {
     );
     /// @notice A claim lost a game.
     event ClaimRejected(uint256 indexed requestId, uint256 indexed claimId);
-    /// @notice A live claim was settled after another claim of its request became final.
+    /// @notice A live claim was settled after another claim of its request became final (Retired or
+    ///         Forfeited) or after its request was cancelled (Released).
     event ClaimSettled(uint256 indexed requestId, uint256 indexed claimId, ClaimStatus status);
     /// @notice A claim's result became the request's final result; `feeClaimId` committed to it first.
     event ResultFinalized(
         uint256 indexed requestId,
         uint256 indexed claimId,
         uint256 feeClaimId,
-        bool exited,
+        ResultKind kind,
         uint8 exitCode,
         bytes output
     );
-    /// @notice An unserved request was cancelled and its fee credited back to the requester.
+    /// @notice A request was cancelled (unserved after its deadline, or as a last resort) and its fee credited
+    ///         back to the requester.
     event RequestCancelled(uint256 indexed requestId);
     /// @notice The consumer's callback reverted or the consumer has no code any more.
     event CallbackFailed(uint256 indexed requestId, address consumer);
@@ -291,8 +339,11 @@ contract InferenceRegistry {
     event SegmentSelected(uint256 indexed gameId, uint256 segment, uint64 lo, uint64 hi);
     /// @notice A game ended.
     event GameEnded(uint256 indexed gameId, GameStatus status);
-    /// @notice A rejected claim's bond went to the challenger of its best game (less the burned share).
-    event ClaimBondAwarded(uint256 indexed claimId, uint256 indexed gameId, address challenger);
+    /// @notice A challenger who proved a claim wrong was refunded `amount` of the claim's bond for its
+    ///         `moves` moves (besides its own bond back).
+    event MovesRefunded(
+        uint256 indexed claimId, uint256 indexed gameId, address indexed challenger, uint256 moves, uint256 amount
+    );
     /// @notice An amount was credited to an account, to be withdrawn.
     event Credited(address indexed account, uint256 amount);
     /// @notice An amount was sent to an account directly (finalize pays its claimant this way).
@@ -314,14 +365,14 @@ contract InferenceRegistry {
     uint256 public immutable maxStepLimit;
     uint256 public immutable requestTimeout;
     uint256 public immutable callbackGasLimit;
+    /// @notice Wei refunded, out of a rejected claim's bond, per move of a challenger who proved it wrong.
+    uint256 public immutable moveRefund;
 
     uint256 public programCount;
     uint256 public modelCount;
     uint256 public requestCount;
     uint256 public claimCount;
     uint256 public gameCount;
-    /// @notice Sequence of challenger moves across all games: orders who proved a lie first.
-    uint256 public moveCount;
     /// @notice Everything burned so far (it stays in the contract).
     uint256 public burned;
 
@@ -351,6 +402,7 @@ contract InferenceRegistry {
         maxStepLimit = parameters.maxStepLimit;
         requestTimeout = parameters.requestTimeout;
         callbackGasLimit = parameters.callbackGasLimit;
+        moveRefund = parameters.moveRefund;
     }
 
     // --- registry --------------------------------------------------------------------------------
@@ -398,8 +450,9 @@ contract InferenceRegistry {
             requester: msg.sender,
             status: RequestStatus.Open,
             liveClaims: 0,
-            exited: false,
+            kind: ResultKind.None,
             exitCode: 0,
+            lastClaimAt: 0,
             consumer: consumer,
             deadline: deadline,
             fee: uint128(msg.value),
@@ -415,22 +468,41 @@ contract InferenceRegistry {
         );
     }
 
-    /// @notice Return the fee of a request that nobody served: after its deadline, with no live claim and no
-    ///         final result. Anyone may call it; the fee is credited to the requester.
+    /// @notice Return the fee of a request without a result: after its deadline with no live claim, or, as a
+    ///         last resort, at `cancellableAt(requestId)` whatever its claims (a request whose claims can be
+    ///         neither refuted nor finalized is not held for ever). Anyone may call it; the fee is credited to
+    ///         the requester, and each claim still live is then settled by `settle` with its bond returned.
+    ///         An honest claim is never cancelled this way: it can be finalized from at most
+    ///         challengeWindow + 2 x clockBudget after its reveal, a whole requestTimeout before this.
     function cancel(uint256 requestId) external {
         Request storage request = _openRequest(requestId);
         if (block.timestamp < request.deadline) revert DeadlineNotReached(requestId, request.deadline);
-        if (request.liveClaims != 0) revert ClaimsStillLive(requestId, request.liveClaims);
+        if (request.liveClaims != 0) {
+            uint256 lastResort = _lastResortAt(request);
+            if (block.timestamp < lastResort) revert ClaimsStillLive(requestId, request.liveClaims, lastResort);
+        }
         request.status = RequestStatus.Cancelled;
         emit RequestCancelled(requestId);
         _credit(request.requester, request.fee);
     }
 
+    /// @notice When `cancel` may end the request even with live claims: the later of its deadline and its
+    ///         latest claim's reveal + challengeWindow + 2 x clockBudget + requestTimeout.
+    function cancellableAt(uint256 requestId) external view returns (uint256) {
+        Request storage request = requests[requestId];
+        if (request.status == RequestStatus.None) revert UnknownRequest(requestId);
+        return request.liveClaims == 0 ? request.deadline : _lastResortAt(request);
+    }
+
     // --- claims ------------------------------------------------------------------------------------
 
-    /// @notice First half of a claim: commit to a result without showing it, so that nobody can copy it.
+    /// @notice First half of a claim: commit to a result of an open request without showing it, so that
+    ///         nobody can copy it. A request that does not exist yet takes no commitment: a result computed
+    ///         before a request is made cannot be committed ahead of the workers who serve that request.
+    /// @param requestId The request, which must be open.
     /// @param commitment keccak256(abi.encode(requestId, finalStateHash, claimant)); see `commitmentOf`.
-    function commitClaim(bytes32 commitment) external {
+    function commitClaim(uint256 requestId, bytes32 commitment) external {
+        _openRequest(requestId);
         if (commitments[commitment] == 0) commitments[commitment] = block.number;
         emit ClaimCommitted(commitment, msg.sender);
     }
@@ -460,10 +532,11 @@ contract InferenceRegistry {
             requestId: uint64(requestId),
             steps: steps,
             openGames: 0,
-            bestGame: 0,
+            refunded: 0,
             finalStateHash: finalStateHash
         });
         request.liveClaims += 1;
+        request.lastClaimAt = uint40(block.timestamp);
         Lead storage lead = leadOf[_resultKey(requestId, finalStateHash)];
         if (lead.claimId == 0 || committedAt < lead.committedAt) {
             (lead.claimId, lead.committedAt) = (uint64(claimId), uint64(committedAt));
@@ -475,61 +548,60 @@ contract InferenceRegistry {
     ///         call it with the claim's final state (from the claimant or a re-run) and its output region.
     ///         The claimant is paid its bond back; the fee goes to the claim that committed to this result
     ///         first (usually this one); payments that bounce become credits. The consumer, if any, is then
-    ///         called with exactly `callbackGasLimit` gas.
-    /// @param output The output region's bytes in the final state (empty when the step limit was reached).
+    ///         called with exactly `callbackGasLimit` gas. For an exited state whose output region is
+    ///         malformed or too long, use `finalizeMalformed`.
+    /// @param output The output region's bytes in the final state: at most MAX_OUTPUT_BYTES, with every byte of
+    ///        the region after them zero (ResultKind.Output); empty when the step limit was reached.
     /// @param siblings The roots that prove `output` under the state's memory root (nodes 19, 8, 5, 3).
     function finalize(uint256 claimId, bytes calldata stateData, bytes calldata output, bytes32[4] calldata siblings)
         external
     {
-        Claim storage claim = _liveClaim(claimId);
-        uint256 requestId = claim.requestId;
-        Request storage request = _openRequest(requestId);
-        if (block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
-        if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
-        bytes32 finalStateHash = claim.finalStateHash;
-        if (keccak256(stateData) != finalStateHash) revert FinalStateMismatch();
+        (Claim storage claim, Request storage request) = _finalizable(claimId, stateData);
         (bytes32 memRoot, uint8 exitCode, bool exited,) = VMState.summarize(stateData);
-        if (exited ? !InferenceLayout.isOutputOf(output, siblings, memRoot) : output.length != 0) {
-            revert OutputNotInState();
-        }
-
-        claim.status = ClaimStatus.Finalized;
-        (request.status, request.exited, request.exitCode) = (RequestStatus.Finalized, exited, exitCode);
-        request.liveClaims -= 1;
-        request.finalClaim = uint64(claimId);
-        request.outputHash = keccak256(output);
-        uint256 feeClaimId = leadOf[_resultKey(requestId, finalStateHash)].claimId;
-        address feeEarner = claims[feeClaimId].claimant;
-        emit ResultFinalized(requestId, claimId, feeClaimId, exited, exitCode, output);
-        if (feeEarner == claim.claimant) {
-            _pay(claim.claimant, request.fee + claimBond);
+        ResultKind kind;
+        if (exited) {
+            if (output.length > MAX_OUTPUT_BYTES) revert OutputAboveCap(output.length, MAX_OUTPUT_BYTES);
+            if (!InferenceLayout.isOutputOf(output, siblings, memRoot)) revert OutputNotInState();
+            kind = ResultKind.Output;
         } else {
-            _pay(claim.claimant, claimBond);
-            _pay(feeEarner, request.fee);
+            if (output.length != 0) revert OutputNotInState();
+            kind = ResultKind.StepLimitReached;
         }
-
-        address consumer = request.consumer;
-        if (consumer != address(0)) {
-            bytes memory callback =
-                abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, exited, exitCode, output));
-            if (!_callWithExactGas(consumer, callback)) emit CallbackFailed(requestId, consumer);
-        }
+        _finalize(claimId, claim, request, kind, exitCode, output);
     }
 
-    /// @notice Settle a live claim of a request whose result is final: a claim of the same final state gets
-    ///         its bond back; a claim of another result, unchallenged through its window, forfeits its bond
-    ///         (all of it is burned). Anyone may call it.
+    /// @notice `finalize` for an exited state whose output region has no finalizable output: its length prefix
+    ///         is above MAX_OUTPUT_BYTES (ResultKind.OutputTooLarge), or a byte after the output is nonzero
+    ///         (ResultKind.MalformedOutput). The result carries no output. Same conditions and payments as
+    ///         `finalize`.
+    /// @param proof The region's first leaf and, unless its length is too large, a leaf with a nonzero byte
+    ///        after the output, each with its 23 siblings in the region, and the region's 4 siblings in memory.
+    function finalizeMalformed(uint256 claimId, bytes calldata stateData, OutputProof calldata proof) external {
+        (Claim storage claim, Request storage request) = _finalizable(claimId, stateData);
+        (bytes32 memRoot, uint8 exitCode, bool exited,) = VMState.summarize(stateData);
+        if (!exited) revert NotExited();
+        _finalize(claimId, claim, request, _malformedKind(proof, memRoot), exitCode, "");
+    }
+
+    /// @notice Settle a live claim of a request that has ended. Once the request is final: a claim of the same
+    ///         final state gets its bond back (Retired); a claim of another result, unchallenged through its
+    ///         window, forfeits its bond (all of it is burned). Once the request is cancelled: its bond comes
+    ///         back (Released; nobody proved it wrong). Its games must have ended. Anyone may call it.
     function settle(uint256 claimId) external {
         Claim storage claim = _liveClaim(claimId);
         Request storage request = requests[claim.requestId];
+        if (request.status == RequestStatus.Cancelled) {
+            if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
+            _settle(claimId, claim, request, ClaimStatus.Released);
+            _credit(claim.claimant, claimBond);
+            return;
+        }
         if (request.status != RequestStatus.Finalized) revert RequestNotFinalized(claim.requestId);
         if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
         bool agrees = claim.finalStateHash == claims[request.finalClaim].finalStateHash;
         if (!agrees && block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
 
-        claim.status = agrees ? ClaimStatus.Retired : ClaimStatus.Forfeited;
-        request.liveClaims -= 1;
-        emit ClaimSettled(claim.requestId, claimId, claim.status);
+        _settle(claimId, claim, request, agrees ? ClaimStatus.Retired : ClaimStatus.Forfeited);
         if (agrees) {
             _credit(claim.claimant, claimBond);
         } else {
@@ -560,7 +632,7 @@ contract InferenceRegistry {
             defenderClock: uint64(clockBudget),
             challengerClock: uint64(clockBudget),
             rounds: 0,
-            challengerMove: uint64(++moveCount),
+            moves: 1,
             loHash: requests[claim.requestId].startStateHash,
             hiHash: claim.finalStateHash,
             bisection: bytes32(0)
@@ -603,12 +675,13 @@ contract InferenceRegistry {
         (game.loHash, game.hiHash) = (startHash, endHash);
         game.turn = Turn.Defender;
         game.rounds += 1;
-        game.challengerMove = uint64(++moveCount);
+        game.moves += 1;
         emit SegmentSelected(gameId, segment, game.lo, game.hi);
     }
 
     /// @notice Settle a game narrowed to one step by executing it: the defender wins if MIPS.step from the
-    ///         agreed state gives the defender's hash. Anyone may call it.
+    ///         agreed state gives the defender's hash. Anyone may call it; it counts as a move of the game's
+    ///         challenger when the challenger sends it.
     /// @param stateData The encoded state at step `lo` (it must hash to the agreed hash).
     /// @param proof The step proof of MIPS.step.
     function resolve(uint256 gameId, bytes calldata stateData, bytes calldata proof) external {
@@ -616,15 +689,18 @@ contract InferenceRegistry {
         if (game.hi - game.lo != 1) revert WrongPhase(gameId);
         if (keccak256(stateData) != game.loHash) revert PreStateMismatch(game.loHash, keccak256(stateData));
         bool defenderRight = verifier.step(stateData, proof) == game.hiHash;
+        _countChallengerMove(game);
         _end(gameId, game, defenderRight ? GameStatus.DefenderWon : GameStatus.ChallengerWon);
     }
 
-    /// @notice End a game whose side to move has run out of time: the other side wins.
+    /// @notice End a game whose side to move has run out of time: the other side wins. Anyone may call it; it
+    ///         counts as a move of the game's challenger when the challenger sends it.
     function timeout(uint256 gameId) external {
         Game storage game = _activeGame(gameId);
         uint256 elapsed = block.timestamp - game.lastMoveAt;
         bool defenderToMove = game.turn == Turn.Defender;
         if (elapsed <= (defenderToMove ? game.defenderClock : game.challengerClock)) revert ClockNotExpired(gameId);
+        _countChallengerMove(game);
         _end(gameId, game, defenderToMove ? GameStatus.ChallengerWon : GameStatus.DefenderWon);
     }
 
@@ -649,7 +725,7 @@ contract InferenceRegistry {
     function resultOf(uint256 requestId) external view returns (bool isFinal, Result memory result) {
         Request storage request = requests[requestId];
         if (request.status != RequestStatus.Finalized) return (false, result);
-        return (true, Result(request.exited, request.exitCode, request.outputHash));
+        return (true, Result(request.kind, request.exitCode, request.outputHash));
     }
 
     /// @notice Whether `output` is the final output of a request (for contracts handed the bytes later).
@@ -691,13 +767,15 @@ contract InferenceRegistry {
         if (p.arity < MIN_ARITY || p.arity > MAX_ARITY) revert InvalidParameter("arity");
         // a burned share of zero would let a party win its own forfeited bond back in full
         if (p.burnShareBps == 0 || p.burnShareBps > BPS) revert InvalidParameter("burnShareBps");
-        if (p.claimBond * p.burnShareBps < BPS) revert InvalidParameter("claimBond");
+        if (p.claimBond * p.burnShareBps < BPS || p.claimBond > MAX_CLAIM_BOND) revert InvalidParameter("claimBond");
         if (p.challengeBond * p.burnShareBps < BPS) revert InvalidParameter("challengeBond");
         if (p.challengeWindow == 0 || p.challengeWindow > MAX_WINDOW) revert InvalidParameter("challengeWindow");
         if (p.clockBudget == 0 || p.clockBudget > MAX_CLOCK) revert InvalidParameter("clockBudget");
         if (p.maxStepLimit == 0 || p.maxStepLimit > type(uint64).max) revert InvalidParameter("maxStepLimit");
         if (p.requestTimeout == 0 || p.requestTimeout > MAX_REQUEST_TIMEOUT) revert InvalidParameter("requestTimeout");
         if (p.callbackGasLimit > MAX_CALLBACK_GAS) revert InvalidParameter("callbackGasLimit");
+        // a refund of zero would leave an honest challenger's moves unpaid; one above the bond means nothing
+        if (p.moveRefund == 0 || p.moveRefund > p.claimBond) revert InvalidParameter("moveRefund");
     }
 
     function _openRequest(uint256 requestId) private view returns (Request storage request) {
@@ -716,6 +794,91 @@ contract InferenceRegistry {
         game = games[gameId];
         if (game.status == GameStatus.None) revert UnknownGame(gameId);
         if (game.status != GameStatus.Active) revert GameNotActive(gameId);
+    }
+
+    /// @dev The claim may be finalized now with this final state: it is live, its request open, its window
+    ///      over, it has no open game, and `stateData` is its final state.
+    function _finalizable(uint256 claimId, bytes calldata stateData)
+        private
+        view
+        returns (Claim storage claim, Request storage request)
+    {
+        claim = _liveClaim(claimId);
+        request = _openRequest(claim.requestId);
+        if (block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
+        if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
+        if (keccak256(stateData) != claim.finalStateHash) revert FinalStateMismatch();
+    }
+
+    /// @dev Record the result, pay the claimant its bond and the fee's earner the fee, then call the consumer.
+    function _finalize(
+        uint256 claimId,
+        Claim storage claim,
+        Request storage request,
+        ResultKind kind,
+        uint8 exitCode,
+        bytes memory output
+    ) private {
+        uint256 requestId = claim.requestId;
+        claim.status = ClaimStatus.Finalized;
+        (request.status, request.kind, request.exitCode) = (RequestStatus.Finalized, kind, exitCode);
+        request.liveClaims -= 1;
+        request.finalClaim = uint64(claimId);
+        request.outputHash = keccak256(output);
+        uint256 feeClaimId = leadOf[_resultKey(requestId, claim.finalStateHash)].claimId;
+        address feeEarner = claims[feeClaimId].claimant;
+        emit ResultFinalized(requestId, claimId, feeClaimId, kind, exitCode, output);
+        if (feeEarner == claim.claimant) {
+            _pay(claim.claimant, request.fee + claimBond);
+        } else {
+            _pay(claim.claimant, claimBond);
+            _pay(feeEarner, request.fee);
+        }
+
+        address consumer = request.consumer;
+        if (consumer != address(0)) {
+            bytes memory callback =
+                abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, kind, exitCode, output));
+            if (!_callWithExactGas(consumer, callback)) emit CallbackFailed(requestId, consumer);
+        }
+    }
+
+    /// @dev Which of MalformedOutput and OutputTooLarge `proof` shows of the output region under `memRoot`
+    ///      (reverting unless it shows one of them).
+    function _malformedKind(OutputProof calldata proof, bytes32 memRoot) private pure returns (ResultKind kind) {
+        if (proof.first.index != 0) revert NotTheFirstLeaf(proof.first.index);
+        bytes32 region = InferenceLayout.leafUnderRegion(proof.first.leaf, 0, proof.first.siblings);
+        uint256 length = InferenceLayout.lengthPrefixOf(proof.first.leaf);
+        if (length > MAX_OUTPUT_BYTES) {
+            kind = ResultKind.OutputTooLarge;
+        } else {
+            InferenceLayout.LeafProof calldata second = proof.second;
+            if (InferenceLayout.leafUnderRegion(second.leaf, second.index, second.siblings) != region) {
+                revert OutputNotInState();
+            }
+            uint256 outputEnd = InferenceLayout.LENGTH_PREFIX_BYTES + length;
+            if (!InferenceLayout.hasNonzeroByteFrom(second.leaf, second.index, outputEnd)) {
+                revert OutputNotMalformed(length, second.index);
+            }
+            kind = ResultKind.MalformedOutput;
+        }
+        if (InferenceLayout.memoryRootWithOutputRegion(region, proof.regionSiblings) != memRoot) {
+            revert OutputNotInState();
+        }
+    }
+
+    /// @dev End a live claim of an ended request.
+    function _settle(uint256 claimId, Claim storage claim, Request storage request, ClaimStatus status) private {
+        claim.status = status;
+        request.liveClaims -= 1;
+        emit ClaimSettled(claim.requestId, claimId, status);
+    }
+
+    /// @dev When a request with live claims may be cancelled anyway: by then every claim's window and games
+    ///      are long over and any finalizable claim had requestTimeout seconds to be finalized.
+    function _lastResortAt(Request storage request) private view returns (uint256) {
+        uint256 lastResort = request.lastClaimAt + challengeWindow + 2 * clockBudget + requestTimeout;
+        return lastResort > request.deadline ? lastResort : request.deadline;
     }
 
     /// @dev A claimable final state: exited within the step limit, or not exited at exactly the limit.
@@ -755,8 +918,10 @@ contract InferenceRegistry {
     }
 
     /// @dev Close a game and pay its bonds. A winning defender takes the challenger's bond (less the burned
-    ///      share). A winning challenger gets its own bond back and rejects the claim; the claim's bond is
-    ///      paid when its last game ends, to the best challenger-won game (less the burned share).
+    ///      share). A winning challenger gets its own bond back and a refund of `moveRefund` per move it made,
+    ///      as far as the claim's refund pool (the claim bond less its burned share) still goes, and the claim
+    ///      is Rejected; when the rejected claim's last game ends, whatever of its bond was not refunded is
+    ///      burned. A copier of the honest challenger, or a liar's own sybil, thus earns at most its own moves.
     function _end(uint256 gameId, Game storage game, GameStatus outcome) private {
         game.status = outcome;
         uint256 claimId = game.claimId;
@@ -767,27 +932,33 @@ contract InferenceRegistry {
         if (outcome == GameStatus.DefenderWon) {
             _forfeit(challengeBond, claim.claimant);
         } else {
-            _credit(game.challenger, challengeBond);
-            if (claim.bestGame == 0 || _outranks(game, games[claim.bestGame])) claim.bestGame = uint64(gameId);
+            address challenger = game.challenger;
+            uint256 moves = game.moves;
+            uint256 poolLeft = _refundPool() - claim.refunded;
+            uint256 refund = moves * moveRefund;
+            if (refund > poolLeft) refund = poolLeft;
+            claim.refunded += uint96(refund);
             if (claim.status == ClaimStatus.Live) {
                 claim.status = ClaimStatus.Rejected;
                 requests[claim.requestId].liveClaims -= 1;
                 emit ClaimRejected(claim.requestId, claimId);
             }
+            emit MovesRefunded(claimId, gameId, challenger, moves, refund);
+            _credit(challenger, challengeBond + refund);
         }
         if (claim.status == ClaimStatus.Rejected && claim.openGames == 0) {
-            address winner = games[claim.bestGame].challenger;
-            emit ClaimBondAwarded(claimId, claim.bestGame, winner);
-            _forfeit(claimBond, winner);
+            _burn(claimBond - claim.refunded);
         }
     }
 
-    /// @dev Which of two challenger-won games earns the claim's bond: the one that went more rounds, then
-    ///      the one whose challenger made its last move first. A copier of another challenger's moves is
-    ///      always a round behind or later on the same round, whichever game it opened first.
-    function _outranks(Game storage a, Game storage b) private view returns (bool) {
-        if (a.rounds != b.rounds) return a.rounds > b.rounds;
-        return a.challengerMove < b.challengerMove;
+    /// @dev What the challengers of a rejected claim may be refunded in all: its bond less the burned share.
+    function _refundPool() private view returns (uint256) {
+        return claimBond - claimBond * burnShareBps / BPS;
+    }
+
+    /// @dev A resolve or timeout sent by the game's challenger is one of its moves.
+    function _countChallengerMove(Game storage game) private {
+        if (msg.sender == game.challenger) game.moves += 1;
     }
 
     /// @dev A forfeited bond: the burned share is burned, the rest credited to `to`.

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IInferenceConsumer, InferenceRegistry} from "../src/InferenceRegistry.sol";
+import {IInferenceConsumer, InferenceRegistry, ResultKind} from "../src/InferenceRegistry.sol";
 import {VMState} from "../src/VMState.sol";
 import {SparseMemory} from "./helpers/SparseMemory.sol";
 import {RegistryFixture} from "./helpers/RegistryFixture.sol";
 
 contract Consumer is IInferenceConsumer {
     uint256 public lastRequest;
-    bool public lastExited;
+    ResultKind public lastKind;
     bytes public lastOutput;
 
-    function onInferenceResult(uint256 requestId, bool exited, uint8, bytes calldata output) external {
+    function onInferenceResult(uint256 requestId, ResultKind kind, uint8, bytes calldata output) external {
         lastRequest = requestId;
-        lastExited = exited;
+        lastKind = kind;
         lastOutput = output;
     }
 }
@@ -26,8 +26,8 @@ contract Reentrant {
         registry = registry_;
     }
 
-    function commit(bytes32 commitment) external {
-        registry.commitClaim(commitment);
+    function commit(uint256 requestId, bytes32 commitment) external {
+        registry.commitClaim(requestId, commitment);
     }
 
     function claim(uint256 requestId, bytes calldata state) external payable returns (uint256) {
@@ -67,7 +67,7 @@ contract InferenceRegistryTest is RegistryFixture {
         assertEq(CLAIMANT.balance - before, FEE + CLAIM_BOND, "paid directly");
         assertEq(registry.balances(CLAIMANT), 0, "nothing left to withdraw");
         (bool final_, InferenceRegistry.Result memory result) = registry.resultOf(requestId);
-        assertTrue(final_ && result.exited && result.exitCode == 0, "final result");
+        assertTrue(final_ && result.kind == ResultKind.Output && result.exitCode == 0, "final result");
         assertEq(result.outputHash, keccak256(""), "the output's hash");
         assertTrue(registry.isFinalOutput(requestId, "") && !registry.isFinalOutput(requestId, "7"), "output check");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND, "fee and bond");
@@ -196,7 +196,9 @@ contract InferenceRegistryTest is RegistryFixture {
         vm.warp(timestamp() + CLOCK + 1);
         registry.timeout(gameId); // the liar never bisected
         assertTrue(claimStatus(lie) == InferenceRegistry.ClaimStatus.Rejected, "rejected by its game");
-        assertEq(received(CHALLENGER), CHALLENGE_BOND + CLAIM_BOND / 2, "bond back + half the claim's");
+        // two moves: its challenge and the timeout it did not send (a bystander did)
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + MOVE_REFUND, "bond back + a refund for its one move");
+        assertEq(registry.burned(), CLAIM_BOND - MOVE_REFUND, "the rest of the lie's bond is burned");
     }
 
     function test_AStepLimitClaimEndsANeverExitingRequest() public {
@@ -207,7 +209,9 @@ contract InferenceRegistryTest is RegistryFixture {
         vm.roll(blockNumber() + 1);
         bytes memory beyondState = VMState.encode(beyond);
         vm.prank(CLAIMANT);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.StepLimitExceeded.selector, LOOP_LIMIT + 2, LOOP_LIMIT));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceRegistry.StepLimitExceeded.selector, LOOP_LIMIT + 2, LOOP_LIMIT)
+        );
         registry.submitClaim{value: CLAIM_BOND}(id, beyondState);
 
         VMState.State memory atLimit = loopState(LOOP_LIMIT);
@@ -241,7 +245,7 @@ contract InferenceRegistryTest is RegistryFixture {
         registry.finalize(claimId, atLimitState, "output", s); // no output without an exit
         registry.finalize(claimId, atLimitState, "", s);
         (bool final_, InferenceRegistry.Result memory result) = registry.resultOf(id);
-        assertTrue(final_ && !result.exited, "final: the step limit was reached");
+        assertTrue(final_ && result.kind == ResultKind.StepLimitReached, "final: the step limit was reached");
     }
 
     function test_StepLimitsAreBounded() public {
@@ -280,8 +284,10 @@ contract InferenceRegistryTest is RegistryFixture {
         assertEq(received(REQUESTER), FEE, "refunded");
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
         registry.cancel(requestId);
-        commit(CLAIMANT, requestId, honestState(STEPS));
-        vm.roll(blockNumber() + 1);
+        bytes32 commitment = registry.commitmentOf(requestId, honestHash(STEPS), CLAIMANT);
+        vm.prank(CLAIMANT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
+        registry.commitClaim(requestId, commitment);
         bytes memory finalState = VMState.encode(honestState(STEPS));
         vm.prank(CLAIMANT);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.RequestNotOpen.selector, requestId));
@@ -295,7 +301,8 @@ contract InferenceRegistryTest is RegistryFixture {
         uint256 lie = claimAs(LIAR, lyingFinalState());
         uint256 gameId = challengeAs(CHALLENGER, lie);
         vm.warp(timestamp() + 1);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1));
+        uint256 lastResort = registry.getRequest(requestId).lastClaimAt + WINDOW + 2 * CLOCK + REQUEST_TIMEOUT;
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1, lastResort));
         registry.cancel(requestId);
         play(gameId, LIAR, CHALLENGER, 1, 0);
         registry.cancel(requestId);
@@ -314,8 +321,11 @@ contract InferenceRegistryTest is RegistryFixture {
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.GameNotActive.selector, gameId));
         registry.resolve(gameId, "", ""); // nothing moves after the resolution
         uint256 share = CLAIM_BOND - CLAIM_BOND * BURN_BPS / 10_000;
-        assertEq(received(CHALLENGER), CHALLENGE_BOND + share, "its bond back plus the claim's, less the burn");
-        assertEq(registry.burned(), CLAIM_BOND - share, "the rest is burned");
+        uint256 moves = 1 + game(gameId).rounds; // its challenge and every select (a bystander resolved)
+        assertEq(game(gameId).moves, moves, "the challenger's moves are counted");
+        assertTrue(moves * MOVE_REFUND < share, "the pool covers the game");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + moves * MOVE_REFUND, "its bond back plus its moves");
+        assertEq(registry.burned(), CLAIM_BOND - moves * MOVE_REFUND, "the rest is burned");
         assertTrue(claimStatus(claimId) == InferenceRegistry.ClaimStatus.Rejected, "rejected");
         assertEq(registry.getRequest(requestId).liveClaims, 0, "no live claim");
     }
@@ -472,13 +482,13 @@ contract InferenceRegistryTest is RegistryFixture {
         vm.warp(timestamp() + WINDOW);
         finalizeWith(claimId, honestState(STEPS));
         assertEq(consumer.lastRequest(), id, "callback");
-        assertTrue(consumer.lastExited(), "exited");
+        assertTrue(consumer.lastKind() == ResultKind.Output, "an output");
     }
 
     // --- parameters ---------------------------------------------------------------------------------
 
     function test_ParametersAreValidatedAtDeployment() public {
-        string[9] memory names = [
+        string[10] memory names = [
             "arity",
             "claimBond",
             "challengeBond",
@@ -487,7 +497,8 @@ contract InferenceRegistryTest is RegistryFixture {
             "clockBudget",
             "maxStepLimit",
             "requestTimeout",
-            "callbackGasLimit"
+            "callbackGasLimit",
+            "moveRefund"
         ];
         for (uint256 field = 0; field < names.length; ++field) {
             uint256[] memory bad = _badValues(field);
@@ -509,13 +520,15 @@ contract InferenceRegistryTest is RegistryFixture {
     function _badValues(uint256 field) private view returns (uint256[] memory values) {
         values = new uint256[](2);
         if (field == 0) (values[0], values[1]) = (1, registry.MAX_ARITY() + 1);
-        if (field == 1 || field == 2) (values[0], values[1]) = (0, 0);
+        if (field == 1) (values[0], values[1]) = (0, registry.MAX_CLAIM_BOND() + 1);
+        if (field == 2) (values[0], values[1]) = (0, 0);
         if (field == 3) (values[0], values[1]) = (0, registry.BPS() + 1);
         if (field == 4) (values[0], values[1]) = (0, registry.MAX_WINDOW() + 1);
         if (field == 5) (values[0], values[1]) = (0, registry.MAX_CLOCK() + 1);
         if (field == 6) (values[0], values[1]) = (0, uint256(type(uint64).max) + 1);
         if (field == 7) (values[0], values[1]) = (0, registry.MAX_REQUEST_TIMEOUT() + 1);
         if (field == 8) (values[0], values[1]) = (registry.MAX_CALLBACK_GAS() + 1, type(uint256).max);
+        if (field == 9) (values[0], values[1]) = (0, CLAIM_BOND + 1);
     }
 
     function _with(InferenceRegistry.Parameters memory p, uint256 field, uint256 value)
@@ -532,6 +545,7 @@ contract InferenceRegistryTest is RegistryFixture {
         if (field == 6) p.maxStepLimit = value;
         if (field == 7) p.requestTimeout = value;
         if (field == 8) p.callbackGasLimit = value;
+        if (field == 9) p.moveRefund = value;
         return p;
     }
 
@@ -541,11 +555,12 @@ contract InferenceRegistryTest is RegistryFixture {
         uint256 claimId = claimAs(CLAIMANT, honestState(STEPS));
         uint256 gameId = challengeAs(CHALLENGER, claimId);
         vm.warp(timestamp() + CLOCK + 1);
+        vm.prank(CHALLENGER);
         registry.timeout(gameId); // the claimant did not move: the challenger wins
         uint256 before = CHALLENGER.balance;
         vm.prank(CHALLENGER);
         registry.withdraw();
-        uint256 expected = CHALLENGE_BOND + CLAIM_BOND / 2;
+        uint256 expected = CHALLENGE_BOND + 2 * MOVE_REFUND; // its challenge and its timeout
         assertEq(CHALLENGER.balance - before, expected, "paid");
         vm.prank(CHALLENGER);
         vm.expectRevert(InferenceRegistry.NothingToWithdraw.selector);
@@ -554,7 +569,7 @@ contract InferenceRegistryTest is RegistryFixture {
         Reentrant attacker = new Reentrant(registry);
         vm.deal(address(attacker), CLAIM_BOND);
         uint256 id = request(exitProgramId, STEP_LIMIT);
-        attacker.commit(registry.commitmentOf(id, honestHash(STEPS), address(attacker)));
+        attacker.commit(id, registry.commitmentOf(id, honestHash(STEPS), address(attacker)));
         vm.roll(blockNumber() + 1);
         uint256 attackerClaim = attacker.claim{value: CLAIM_BOND}(id, VMState.encode(honestState(STEPS)));
         vm.warp(timestamp() + WINDOW);
@@ -567,7 +582,7 @@ contract InferenceRegistryTest is RegistryFixture {
     function test_AContractThatRejectsEtherWithdrawsToAnotherAddress() public {
         Reentrant wallet = new Reentrant(registry); // its receive() reverts when paid with nothing to withdraw
         vm.deal(address(wallet), CLAIM_BOND);
-        wallet.commit(registry.commitmentOf(requestId, honestHash(STEPS), address(wallet)));
+        wallet.commit(requestId, registry.commitmentOf(requestId, honestHash(STEPS), address(wallet)));
         vm.roll(blockNumber() + 1);
         uint256 claimId = wallet.claim{value: CLAIM_BOND}(requestId, VMState.encode(honestState(STEPS)));
         vm.warp(timestamp() + WINDOW);

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {InferenceLayout} from "../src/InferenceLayout.sol";
-import {IInferenceConsumer, InferenceRegistry} from "../src/InferenceRegistry.sol";
+import {IInferenceConsumer, InferenceRegistry, ResultKind} from "../src/InferenceRegistry.sol";
 import {VMState} from "../src/VMState.sol";
 import {SparseMemory} from "./helpers/SparseMemory.sol";
 import {RegistryFixture} from "./helpers/RegistryFixture.sol";
@@ -11,7 +11,7 @@ import {RegistryFixture} from "./helpers/RegistryFixture.sol";
 contract GasMeter is IInferenceConsumer {
     uint256 public gasAtEntry;
 
-    function onInferenceResult(uint256, bool, uint8, bytes calldata) external {
+    function onInferenceResult(uint256, ResultKind, uint8, bytes calldata) external {
         gasAtEntry = gasleft();
     }
 }
@@ -32,7 +32,7 @@ contract HostileConsumer is IInferenceConsumer {
         mode = mode_;
     }
 
-    function onInferenceResult(uint256 requestId, bool, uint8, bytes calldata) external {
+    function onInferenceResult(uint256 requestId, ResultKind, uint8, bytes calldata) external {
         if (mode == Mode.ReturnBomb) {
             assembly {
                 revert(0, 50000)
@@ -103,8 +103,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         ];
     }
 
-    /// @dev What the registry still holds for others: open fees, bonds of live claims and of rejected claims
-    ///      whose last game is still running, and the challenge bonds of active games.
+    /// @dev What the registry still holds for others: open fees, bonds of live claims and what is left of the
+    ///      bonds of rejected claims whose last game is still running, and the challenge bonds of active games.
     function _escrow() internal view returns (uint256 total) {
         for (uint256 id = 1; id <= registry.requestCount(); ++id) {
             InferenceRegistry.Request memory r = registry.getRequest(id);
@@ -113,7 +113,9 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         for (uint256 id = 1; id <= registry.claimCount(); ++id) {
             InferenceRegistry.Claim memory c = registry.getClaim(id);
             if (c.status == InferenceRegistry.ClaimStatus.Live) total += CLAIM_BOND;
-            if (c.status == InferenceRegistry.ClaimStatus.Rejected && c.openGames > 0) total += CLAIM_BOND;
+            if (c.status == InferenceRegistry.ClaimStatus.Rejected && c.openGames > 0) {
+                total += CLAIM_BOND - c.refunded;
+            }
         }
         for (uint256 id = 1; id <= registry.gameCount(); ++id) {
             if (game(id).status == InferenceRegistry.GameStatus.Active) total += CHALLENGE_BOND;
@@ -126,7 +128,9 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         for (uint256 i = 0; i < actors.length; ++i) {
             credits += registry.balances(actors[i]);
         }
-        assertEq(address(registry).balance, credits + registry.burned() + _escrow(), "balance = credits + burned + escrow");
+        assertEq(
+            address(registry).balance, credits + registry.burned() + _escrow(), "balance = credits + burned + escrow"
+        );
     }
 
     // --- helpers -------------------------------------------------------------------------------------
@@ -185,8 +189,10 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         play(gameId, LIAR, LIAR_SYBIL, 1, 0); // the liar concedes at once
         uint256 groupCredit = received(LIAR) + received(LIAR_SYBIL);
         uint256 groupPaid = CLAIM_BOND + CHALLENGE_BOND;
-        assertEq(groupPaid - groupCredit, CLAIM_BOND - CLAIM_SHARE, "the burned share is lost for good");
-        assertEq(registry.burned(), CLAIM_BOND - CLAIM_SHARE, "burned");
+        uint256 sybilRefund = game(gameId).moves * MOVE_REFUND;
+        assertEq(groupPaid - groupCredit, CLAIM_BOND - sybilRefund, "all but the sybil's move refunds is lost");
+        assertTrue(groupPaid - groupCredit >= CLAIM_BOND - CLAIM_SHARE, "at least the burned share");
+        assertEq(registry.burned(), CLAIM_BOND - sybilRefund, "burned");
         _assertSolvent();
     }
 
@@ -202,8 +208,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         uint256 gameId = challengeAs(LIAR_SYBIL, lie); // still inside the lie's window
         play(gameId, LIAR, LIAR_SYBIL, 1, 0);
         uint256 recovered = received(LIAR) + received(LIAR_SYBIL) - CHALLENGE_BOND;
-        assertTrue(recovered < CLAIM_BOND, "the liar never recovers its whole bond");
-        assertEq(recovered, CLAIM_SHARE, "at most the unburned share");
+        assertTrue(recovered < CLAIM_BOND - CLAIM_SHARE, "the liar never recovers even the unburned share");
+        assertEq(recovered, game(gameId).moves * MOVE_REFUND, "only its sybil's move refunds");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND, "the honest claimant is paid");
         _assertSolvent();
     }
@@ -230,23 +236,26 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
     }
 
     // Attack: the liar's sybil opens a game against the lie; the liar plays one round in the sybil's game and
-    // never answers the honest challenger. The defender decides how far every game gets, so the sybil's game
-    // ranks first and takes the unburned share: no rule on game progress can stop a liar from proving its own
-    // lie first. What holds: the burned share is lost for sure, and the honest challenger is made whole.
-    function test_ALiarCanPayItsOwnSybilButNotAvoidTheBurn() public {
-        uint256 before = LIAR.balance + LIAR_SYBIL.balance;
+    // never answers the honest challenger. The defender decides how far every game gets, so it can always let its
+    // own sybil prove the lie first; but a challenger is refunded only its own moves, not a prize: the sybil gets
+    // back its bond and two moves' refunds, the honest challenger its bond and its moves', the rest is burned.
+    function test_ALiarsSybilEarnsOnlyItsOwnMoves() public {
         uint256 lie = claimAs(LIAR, lyingFinalState());
         uint256 sybilGame = challengeAs(LIAR_SYBIL, lie);
         uint256 honestGame = challengeAs(CHALLENGER, lie);
         playRound(sybilGame, LIAR, LIAR_SYBIL, 1, 0); // one round in the sybil's game, none in the honest one
         vm.warp(timestamp() + CLOCK + 1);
+        vm.prank(CHALLENGER);
         registry.timeout(honestGame); // the honest challenger proves the lie (the liar never answered it)
+        vm.prank(LIAR_SYBIL);
         registry.timeout(sybilGame);
         _assertSolvent();
         assertTrue(claimStatus(lie) == InferenceRegistry.ClaimStatus.Rejected, "the lie is rejected");
-        assertEq(received(CHALLENGER), CHALLENGE_BOND, "the honest challenger is whole");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + 2 * MOVE_REFUND, "the honest challenger: challenge + timeout");
         uint256 recovered = received(LIAR) + received(LIAR_SYBIL);
-        assertEq(before - LIAR.balance - LIAR_SYBIL.balance - recovered, CLAIM_BOND - CLAIM_SHARE, "the burn is lost");
+        assertEq(recovered, CHALLENGE_BOND + 3 * MOVE_REFUND, "the sybil: challenge, select, timeout");
+        assertEq(registry.burned(), CLAIM_BOND - 5 * MOVE_REFUND, "the rest of the lie's bond is burned");
+        assertTrue(CLAIM_BOND + CHALLENGE_BOND - recovered > CLAIM_BOND - CLAIM_SHARE, "more than the burn is lost");
     }
 
     // Attack (on a registry with tiny bonds): the burned share would round to zero, so a self-challenge would
@@ -262,7 +271,7 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
             uint256 id = tiny.requestInference{value: FEE}(programId, model, "", address(0), STEP_LIMIT);
             bytes32 commitment = tiny.commitmentOf(id, VMState.hash(lyingFinalState()), LIAR);
             vm.prank(LIAR);
-            tiny.commitClaim(commitment);
+            tiny.commitClaim(id, commitment);
             vm.roll(blockNumber() + 1);
             vm.prank(LIAR);
             uint256 lie = tiny.submitClaim{value: 1}(id, VMState.encode(lyingFinalState()));
@@ -319,8 +328,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
     }
 
     // Attack: a copycat challenger opens its game first, copies every move of the honest challenger one
-    // step behind, and resolves first.
-    function test_ACopycatChallengerEarnsNothing() public {
+    // step behind, and resolves first. Each is refunded its own moves; nobody takes a prize.
+    function test_ACopycatChallengerEarnsOnlyItsOwnMoves() public {
         uint256 lie = claimAs(LIAR, lyingFinalState());
         uint256 copierGame = challengeAs(COPIER, lie);
         uint256 honestGame = challengeAs(CHALLENGER, lie);
@@ -337,10 +346,13 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
             vm.prank(COPIER);
             registry.select(copierGame, segment, hashes);
         }
-        resolveHonestly(copierGame); // the copier's game is resolved first
-        resolveHonestly(honestGame);
-        assertEq(received(CHALLENGER), CHALLENGE_BOND + CLAIM_SHARE, "the honest challenger earns the bond");
-        assertEq(received(COPIER), CHALLENGE_BOND, "the copier only gets its own bond back");
+        resolveHonestlyAs(COPIER, copierGame); // the copier's game is resolved first, by the copier
+        resolveHonestlyAs(CHALLENGER, honestGame);
+        uint256 moves = 2 + game(honestGame).rounds; // challenge, every select, resolve
+        assertEq(game(copierGame).moves, moves, "the copier made as many moves");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + moves * MOVE_REFUND, "the honest challenger is refunded");
+        assertEq(received(COPIER), CHALLENGE_BOND + moves * MOVE_REFUND, "the copier: its own moves, no prize");
+        assertEq(registry.burned(), CLAIM_BOND - 2 * moves * MOVE_REFUND, "the rest of the lie's bond is burned");
         _assertSolvent();
     }
 
@@ -394,7 +406,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         finalizeWith(honest, honestState(STEPS));
         assertTrue(isFinal(requestId), "final at window + 2 clocks");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND + 3 * CHALLENGE_SHARE, "the defender is paid");
-        assertEq(received(CHALLENGER), CHALLENGE_BOND + CLAIM_SHARE, "the lie's bond to its challenger");
+        // the lie's challenger made one move (a bystander's timeout ended its game)
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + MOVE_REFUND, "the lie's challenger is refunded");
         _assertSolvent();
     }
 
@@ -442,7 +455,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         finalizeWith(honest, truth);
         assertEq(received(CLAIMANT), CLAIM_BOND, "its bond back");
         assertEq(received(THROWER), FEE, "the fee to the first committer");
-        assertEq(registry.burned(), CLAIM_BOND - CLAIM_SHARE, "whose throw cost it the burned share");
+        uint256 sybilRefund = game(gameId).moves * MOVE_REFUND;
+        assertEq(registry.burned(), CLAIM_BOND - sybilRefund, "whose throw cost it all but its sybil's moves");
     }
 
     // Attack: a griefer challenges an honest duplicate after the result is final, to keep its bond locked.
@@ -517,17 +531,19 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         }
         finalizeWith(honest, honestState(STEPS));
         (bool final_, InferenceRegistry.Result memory result) = registry.resultOf(requestId);
-        assertTrue(final_ && result.exited && result.exitCode == 0, "the truth is final");
+        assertTrue(final_ && result.kind == ResultKind.Output && result.exitCode == 0, "the truth is final");
         assertEq(registry.getRequest(requestId).liveClaims, 0, "every lie was rejected");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND + challengers * CHALLENGE_SHARE, "honest claimant");
-        assertEq(received(CHALLENGER), lies * (CHALLENGE_BOND + CLAIM_SHARE), "honest challenger");
+        uint256 refunds; // the honest challenger's moves, in every game it won
+        for (uint256 id = 1; id <= registry.gameCount(); ++id) {
+            if (game(id).challenger == CHALLENGER) refunds += game(id).moves * MOVE_REFUND;
+        }
+        assertEq(received(CHALLENGER), lies * CHALLENGE_BOND + refunds, "honest challenger: bonds and moves");
         for (uint256 k = 0; k < 3; ++k) {
             assertEq(received(liars[k]) + received(xs[k]), 0, "liars get nothing");
         }
         assertEq(
-            registry.burned(),
-            lies * (CLAIM_BOND - CLAIM_SHARE) + challengers * (CHALLENGE_BOND - CHALLENGE_SHARE),
-            "burned"
+            registry.burned(), lies * CLAIM_BOND - refunds + challengers * (CHALLENGE_BOND - CHALLENGE_SHARE), "burned"
         );
         _assertSolvent();
     }
@@ -575,7 +591,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         vm.warp(t);
         uint256 honest = claimAs(CLAIMANT, honestState(STEPS));
         vm.warp(t + 1);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1));
+        uint256 lastResort = t + WINDOW + 2 * CLOCK + REQUEST_TIMEOUT;
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClaimsStillLive.selector, requestId, 1, lastResort));
         registry.cancel(requestId);
         vm.warp(t + WINDOW);
         finalizeWith(honest, honestState(STEPS));
@@ -586,10 +603,11 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         _assertSolvent();
     }
 
-    // Attack: a claim whose output is large (128 KiB here) locks its request if `finalize` cannot fit in a
-    // block (it once copied the output into storage, ~22k gas a word); now only its hash is stored.
+    // Attack: a claim whose output is large (the largest a result may carry here) locks its request if
+    // `finalize` cannot fit in a block (it once copied the output into storage, ~22k gas a word); now only its
+    // hash is stored. (Longer outputs end as OutputTooLarge: InferenceRegistryEndings.t.sol.)
     function test_ALargeOutputClaimCanBeFinalizedWithinABlock() public {
-        bytes memory output = new bytes(128 * 1024);
+        bytes memory output = new bytes(registry.MAX_OUTPUT_BYTES());
         for (uint256 i = 0; i < output.length; i += 32) {
             output[i] = 0xAB; // one non-zero byte a word: every storage word of the output is written
         }

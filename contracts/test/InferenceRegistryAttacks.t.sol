@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IInferenceConsumer, InferenceRegistry} from "../src/InferenceRegistry.sol";
+import {IInferenceConsumer, InferenceRegistry, ResultKind} from "../src/InferenceRegistry.sol";
 import {VMState} from "../src/VMState.sol";
 import {RegistryFixture} from "./helpers/RegistryFixture.sol";
 import {SparseMemory} from "./helpers/SparseMemory.sol";
@@ -16,7 +16,7 @@ contract GasHungryConsumer is IInferenceConsumer {
         needs = needs_;
     }
 
-    function onInferenceResult(uint256, bool, uint8, bytes calldata) external {
+    function onInferenceResult(uint256, ResultKind, uint8, bytes calldata) external {
         gasAtEntry = gasleft();
         uint256 stopAt = gasAtEntry + 30_000 - needs; // keep enough to write `done`
         while (gasleft() > stopAt) {}
@@ -26,16 +26,17 @@ contract GasHungryConsumer is IInferenceConsumer {
 
 /// @dev A consumer whose callback always reverts with a large reason.
 contract RevertingConsumer is IInferenceConsumer {
-    function onInferenceResult(uint256, bool, uint8, bytes calldata) external pure {
+    function onInferenceResult(uint256, ResultKind, uint8, bytes calldata) external pure {
         assembly {
             revert(0, 100000)
         }
     }
 }
 
-/// @notice Each attack found on the first registry (issue 8), played as the attacker would, asserting that
-///         it now fails and that the money ends where it should; then random interleavings of honest and
-///         lying parties, checked for the protocol's properties.
+/// @notice Each attack found on the first registry (issue 8) and on the prize-paying one (issue 17: copycat
+///         challengers and a liar's sybil), played as the attacker would, asserting that it now fails and that
+///         the money ends where it should; then random interleavings of honest and lying parties on runs of
+///         every result kind, checked for the protocol's properties.
 contract InferenceRegistryAttacksTest is RegistryFixture {
     using SparseMemory for SparseMemory.Memory;
 
@@ -57,15 +58,16 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
     // --- 1. self-challenge --------------------------------------------------------------------
 
     /// @dev The liar claims a lie, challenges it at once from a second account and plays that game to one
-    ///      step in the same block (so it ranks first); stalls the honest challenger's game; concedes its own
-    ///      game at the last second; and claims the lie again, over and over. The honest claim is final
-    ///      within one window and two clocks regardless, and every round costs the liar half a bond.
+    ///      step in the same block; stalls the honest challenger's game; concedes its own game at the last
+    ///      second; and claims the lie again, over and over. The honest claim is final within one window and
+    ///      two clocks regardless, and every round costs the liar its bond but its sybil's move refunds.
     function test_Attack1_SelfChallengeNeitherPaysNorBlocks() public {
         uint256 before = LIAR.balance + LIAR_ALT.balance;
         uint256 honestClaim = claimAs(CLAIMANT, honestState(STEPS));
         uint256 revealedAt = timestamp();
 
         uint256 lies = 3;
+        (uint256 sybilRefunds, uint256 honestRefunds) = (0, 0);
         for (uint256 round = 0; round < lies; ++round) {
             VMState.State memory lie = lyingFinalState();
             lie.registers[3] = uint32(round); // a fresh lie each time
@@ -82,11 +84,14 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
                 vm.warp(timestamp() + CLOCK / 8);
                 playRound(honestGame, LIAR, CHALLENGER, 1, 0);
             }
-            resolveHonestly(honestGame);
+            resolveHonestlyAs(CHALLENGER, honestGame);
             assertTrue(claimStatus(lieId) == InferenceRegistry.ClaimStatus.Rejected, "the lie is rejected");
-            // the self-game is still open: the claim's bond waits for it
+            // the self-game is still open: what is left of the claim's bond waits for it
             vm.warp(game(selfGame).lastMoveAt + CLOCK + 1);
+            vm.prank(LIAR_ALT);
             registry.timeout(selfGame); // the liar's defender concedes to the liar's challenger
+            sybilRefunds += game(selfGame).moves * MOVE_REFUND;
+            honestRefunds += game(honestGame).moves * MOVE_REFUND;
         }
         vm.warp(revealedAt + WINDOW);
         finalizeWith(honestClaim, honestState(STEPS));
@@ -95,8 +100,9 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         _withdrawAll(LIAR);
         _withdrawAll(LIAR_ALT);
         uint256 lost = before - (LIAR.balance + LIAR_ALT.balance);
-        assertEq(lost, lies * (CLAIM_BOND - kept(CLAIM_BOND)), "every lie burned half its bond");
-        assertEq(received(CHALLENGER), lies * CHALLENGE_BOND, "the honest challenger is whole");
+        assertEq(lost, lies * CLAIM_BOND - sybilRefunds, "every lie cost its bond but the sybil's moves");
+        assertTrue(lost >= lies * (CLAIM_BOND - kept(CLAIM_BOND)), "at least the burned share of each");
+        assertEq(received(CHALLENGER), lies * CHALLENGE_BOND + honestRefunds, "the honest challenger is refunded");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND, "fee to the honest claimant");
     }
 
@@ -121,7 +127,9 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
             registry.bisect(gameIds[i], hashes);
         }
         vm.warp(timestamp() + CLOCK + 1);
-        for (uint256 i = 0; i < count; ++i) registry.timeout(gameIds[i]);
+        for (uint256 i = 0; i < count; ++i) {
+            registry.timeout(gameIds[i]);
+        }
         finalizeWith(honestClaim, honestState(STEPS));
         assertTrue(timestamp() <= revealedAt + WINDOW + 2 * CLOCK, "final within the bound");
         assertEq(received(CLAIMANT), FEE + CLAIM_BOND + count * kept(CHALLENGE_BOND), "paid by the liars");
@@ -136,14 +144,14 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         VMState.State memory honest = honestState(STEPS);
         bytes32 honestCommitment = registry.commitmentOf(requestId, VMState.hash(honest), CLAIMANT);
         vm.prank(CLAIMANT);
-        registry.commitClaim(honestCommitment);
+        registry.commitClaim(requestId, honestCommitment);
         vm.roll(blockNumber() + 1);
 
         // the honest reveal sits in the mempool for this block: the copier commits, and replays the commitment
         vm.prank(COPIER);
-        registry.commitClaim(registry.commitmentOf(requestId, VMState.hash(honest), COPIER));
+        registry.commitClaim(requestId, registry.commitmentOf(requestId, VMState.hash(honest), COPIER));
         vm.prank(COPIER);
-        registry.commitClaim(honestCommitment);
+        registry.commitClaim(requestId, honestCommitment);
         vm.roll(blockNumber() + 1);
         uint256 copy = reveal(COPIER, requestId, honest); // ahead of the honest reveal, in the same block
         uint256 honestClaim = reveal(CLAIMANT, requestId, honest);
@@ -173,11 +181,14 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         assertEq(received(CLAIMANT), CLAIM_BOND, "the honest claimant's bond is back");
     }
 
-    // --- 3. copycat challenger --------------------------------------------------------------------
+    // --- 3. copycat challengers and a liar's sybil (issue 17) ---------------------------------------
+    // A challenger who proves a claim wrong is refunded `moveRefund` per move it made, from the claim's bond;
+    // the rest of the bond is burned. There is no prize to race for: whoever front-runs or copies the honest
+    // challenger, and however a liar routes its games, each challenger gets its own bond and moves back.
 
     /// @dev The copycat front-runs the honest challenge (its game is older), copies every select right after
-    ///      the honest one, and resolves first. The claim's bond still goes to the honest challenger.
-    function test_Attack3_ACopycatChallengerEarnsNothing() public {
+    ///      the honest one, and resolves first.
+    function test_Attack3_ACopycatChallengerEarnsOnlyItsOwnMoves() public {
         uint256 lieId = claimAs(LIAR, lyingFinalState());
         uint256 copy = challengeAs(COPIER, lieId);
         uint256 honestGame = challengeAs(CHALLENGER, lieId);
@@ -185,27 +196,129 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
             playRound(honestGame, LIAR, CHALLENGER, 5, 0);
             playRound(copy, LIAR, COPIER, 5, 0); // the same lie answered by copying the honest select
         }
-        resolveHonestly(copy); // the copier resolves first
-        resolveHonestly(honestGame);
-        assertEq(received(COPIER), CHALLENGE_BOND, "the copier only gets its bond back");
-        assertEq(received(CHALLENGER), CHALLENGE_BOND + kept(CLAIM_BOND), "the honest challenger is paid");
+        resolveHonestlyAs(COPIER, copy); // the copier resolves first
+        resolveHonestlyAs(CHALLENGER, honestGame);
+        uint256 moves = game(honestGame).moves;
+        assertEq(game(copy).moves, moves, "as many moves each");
+        assertEq(received(COPIER), CHALLENGE_BOND + moves * MOVE_REFUND, "the copier: its bond and its moves");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + moves * MOVE_REFUND, "the honest challenger likewise");
+        assertEq(registry.burned(), CLAIM_BOND - 2 * moves * MOVE_REFUND, "the rest of the lie's bond is burned");
     }
 
-    /// @dev The copycat stops copying one round short (so its last move predates the honest last move) and
-    ///      waits for the abandoned game to time out. Fewer rounds rank lower: it still earns nothing.
-    function test_Attack3_ACopycatThatStopsEarlyEarnsNothing() public {
+    /// @dev The copycat front-runs the honest challenge; the caught liar answers neither game; both end by
+    ///      timeout in round 0. (The prize rule ranked the older game first: the copy took half the bond.)
+    function test_Attack3_ACopycatThatFrontRunsTheChallengeOfASilentLiarEarnsOnlyItsMoves() public {
         uint256 lieId = claimAs(LIAR, lyingFinalState());
-        uint256 copy = challengeAs(COPIER, lieId);
+        uint256 copy = challengeAs(COPIER, lieId); // front-runs the honest challenge it saw in the mempool
         uint256 honestGame = challengeAs(CHALLENGER, lieId);
-        playRound(honestGame, LIAR, CHALLENGER, 5, 0);
-        playRound(copy, LIAR, COPIER, 5, 0);
-        playRound(honestGame, LIAR, CHALLENGER, 5, 0);
-        while (game(honestGame).hi - game(honestGame).lo > 1) playRound(honestGame, LIAR, CHALLENGER, 5, 0);
-        vm.warp(timestamp() + CLOCK + 1); // the liar abandons both games
-        registry.timeout(copy);
+        vm.warp(timestamp() + CLOCK + 1);
+        vm.prank(COPIER);
+        registry.timeout(copy); // first
+        vm.prank(CHALLENGER);
         registry.timeout(honestGame);
-        assertEq(received(COPIER), CHALLENGE_BOND, "the copier only gets its bond back");
-        assertEq(received(CHALLENGER), CHALLENGE_BOND + kept(CLAIM_BOND), "the honest challenger is paid");
+        assertEq(game(copy).rounds + game(honestGame).rounds, 0, "round 0");
+        assertEq(received(COPIER), CHALLENGE_BOND + 2 * MOVE_REFUND, "the copier: challenge + timeout, no prize");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + 2 * MOVE_REFUND, "the honest challenger is refunded");
+        assertEq(received(LIAR), 0, "the liar gets nothing back");
+        assertEq(registry.burned(), CLAIM_BOND - 4 * MOVE_REFUND, "the rest of the lie's bond is burned");
+    }
+
+    /// @dev The copycat plays its own game as deep as the honest one and front-runs only the honest
+    ///      challenger's last select (so its last move is earlier on the same round: the prize rule's tie-break
+    ///      went to it). Then the liar goes silent in both games.
+    function test_Attack3_FrontRunningTheLastSelectEarnsOnlyTheCopiersMoves() public {
+        uint256 lieId = claimAs(LIAR, lyingFinalState());
+        uint256 honestGame = challengeAs(CHALLENGER, lieId);
+        uint256 copy = challengeAs(COPIER, lieId);
+        while (game(honestGame).hi - game(honestGame).lo > 1) {
+            InferenceRegistry.Game memory g = game(honestGame);
+            bytes32[] memory hashes = defenderHashes(g.lo, g.hi, 5);
+            vm.prank(LIAR);
+            registry.bisect(honestGame, hashes);
+            vm.prank(LIAR);
+            registry.bisect(copy, hashes);
+            uint256 segment = firstDisputed(g.lo, g.hi, hashes);
+            bool last = _widthAfter(g, segment) <= 1;
+            if (last) {
+                vm.prank(COPIER); // seen in the mempool, sent ahead with a higher tip
+                registry.select(copy, segment, hashes);
+            }
+            vm.prank(CHALLENGER);
+            registry.select(honestGame, segment, hashes);
+            if (!last) {
+                vm.prank(COPIER);
+                registry.select(copy, segment, hashes);
+            }
+        }
+        vm.warp(timestamp() + CLOCK + 1); // the liar never proves its step
+        vm.prank(COPIER);
+        registry.timeout(copy);
+        vm.prank(CHALLENGER);
+        registry.timeout(honestGame);
+        uint256 moves = game(honestGame).moves;
+        assertEq(game(copy).rounds, game(honestGame).rounds, "equally deep");
+        assertEq(received(COPIER), CHALLENGE_BOND + moves * MOVE_REFUND, "the copier: its own moves");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + moves * MOVE_REFUND, "the honest challenger: its own moves");
+        assertEq(registry.burned(), CLAIM_BOND - 2 * moves * MOVE_REFUND, "the rest is burned");
+    }
+
+    function _widthAfter(InferenceRegistry.Game memory g, uint256 segment) private view returns (uint64) {
+        uint64[] memory steps = registry.points(g.lo, g.hi);
+        return steps[segment + 1] - steps[segment];
+    }
+
+    /// @dev The liar routes the unburned half of its bond to its own sybil challenger by playing that game
+    ///      deeper than the honest one (which it leaves to time out). The sybil earns its own moves' refunds,
+    ///      about what they cost in gas: the liar loses its bond but those.
+    function test_Attack3_ALiarCannotRouteItsBondToItsSybilByPlayingItDeeper() public {
+        uint256 before = LIAR.balance + LIAR_ALT.balance;
+        uint256 lieId = claimAs(LIAR, lyingFinalState());
+        uint256 honestGame = challengeAs(CHALLENGER, lieId);
+        uint256 sybilGame = challengeAs(LIAR_ALT, lieId);
+        while (game(sybilGame).hi - game(sybilGame).lo > 1) playRound(sybilGame, LIAR, LIAR_ALT, 1, 0);
+        resolveHonestlyAs(LIAR_ALT, sybilGame); // the deepest game, ended first
+        vm.warp(timestamp() + CLOCK + 1);
+        vm.prank(CHALLENGER);
+        registry.timeout(honestGame); // the liar never answered the honest challenger
+        uint256 sybilMoves = game(sybilGame).moves;
+        assertEq(sybilMoves, 2 + game(sybilGame).rounds, "challenge, every select, resolve");
+        assertEq(received(CHALLENGER), CHALLENGE_BOND + 2 * MOVE_REFUND, "the honest challenger is refunded");
+        _withdrawAll(LIAR);
+        _withdrawAll(LIAR_ALT);
+        uint256 lost = before - (LIAR.balance + LIAR_ALT.balance);
+        assertEq(lost, CLAIM_BOND - sybilMoves * MOVE_REFUND, "the liar's side gets back only the sybil's moves");
+        assertTrue(lost > CLAIM_BOND - kept(CLAIM_BOND), "more than the burned share is lost");
+        assertEq(registry.burned(), CLAIM_BOND - (sybilMoves + 2) * MOVE_REFUND, "the rest is burned");
+    }
+
+    /// @dev Sybils that drain the refund pool before the honest game ends: the pool (the claim's bond less the
+    ///      burned share) is all the challengers of one claim can be refunded, so the liar still loses at
+    ///      least the burned share, and the honest challenger at least gets its bond back.
+    function test_Attack3_TheRefundPoolBoundsWhatAllChallengersOfALieGet() public {
+        uint256 lieId = claimAs(LIAR, lyingFinalState());
+        uint256 honestGame = challengeAs(CHALLENGER, lieId);
+        uint256 pool = kept(CLAIM_BOND);
+        uint256 gameMoves = 4; // challenge, two selects (23 steps at k = 4), resolve
+        uint256 sybils = pool / (gameMoves * MOVE_REFUND) + 1; // one game more than the pool pays for
+        uint256[] memory gameIds = new uint256[](sybils);
+        // every game opens while the lie is live
+        for (uint256 i = 0; i < sybils; ++i) {
+            address sybil = address(uint160(0x5B1000 + i));
+            fund(sybil, CHALLENGE_BOND);
+            gameIds[i] = challengeAs(sybil, lieId);
+        }
+        for (uint256 i = 0; i < sybils; ++i) {
+            address sybil = game(gameIds[i]).challenger;
+            while (game(gameIds[i]).hi - game(gameIds[i]).lo > 1) playRound(gameIds[i], LIAR, sybil, 1, 0);
+            resolveHonestlyAs(sybil, gameIds[i]);
+            assertEq(game(gameIds[i]).moves, gameMoves, "moves of a sybil game");
+        }
+        vm.warp(timestamp() + CLOCK + 1);
+        vm.prank(CHALLENGER);
+        registry.timeout(honestGame);
+        assertEq(registry.getClaim(lieId).refunded, pool, "the pool is used up");
+        assertEq(registry.burned(), CLAIM_BOND - pool, "exactly the burned share is burned");
+        assertTrue(received(CHALLENGER) >= CHALLENGE_BOND, "the honest challenger has its bond back");
     }
 
     // --- 4. requests without an end ----------------------------------------------------------------
@@ -231,7 +344,7 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         vm.warp(timestamp() + WINDOW);
         registry.finalize(claimId, VMState.encode(loopState(LOOP_LIMIT)), "", s);
         (bool final_, InferenceRegistry.Result memory result) = registry.resultOf(loop);
-        assertTrue(final_ && !result.exited, "ended by its step limit");
+        assertTrue(final_ && result.kind == ResultKind.StepLimitReached, "ended by its step limit");
 
         uint256 unserved = request(exitProgramId, STEP_LIMIT);
         vm.warp(timestamp() + REQUEST_TIMEOUT);
@@ -252,7 +365,9 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
             InferenceRegistry.Game memory g = game(gameId);
             uint64[] memory steps = registry.points(g.lo, g.hi);
             bytes32[] memory hashes = new bytes32[](steps.length - 2);
-            for (uint256 i = 0; i < hashes.length; ++i) hashes[i] = VMState.hash(loopState(steps[i + 1]));
+            for (uint256 i = 0; i < hashes.length; ++i) {
+                hashes[i] = VMState.hash(loopState(steps[i + 1]));
+            }
             vm.prank(LIAR);
             registry.bisect(gameId, hashes);
             vm.prank(CHALLENGER);
@@ -328,19 +443,31 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
 
     /// @dev Liars (claims lying from a random step, with random step counts) and lying challengers from
     ///      several accounts, random paces, self-challenges; an honest claimant and an honest challenger who
-    ///      disputes every lie. Every game is played to its end in chain-time order. The true result is
-    ///      final within window + 2 x clock of the honest reveal; the liars end poorer, the honest parties no
-    ///      poorer; and the ether adds up: credits + burned == deposits == the contract's balance.
+    ///      disputes every lie; on a run of any result kind (an output, the step limit, a malformed output, an
+    ///      output too large). Every game is played to its end in chain-time order, and after every move the
+    ///      contract holds exactly the credits, the burned total, the open fees, the live claims' bonds, what
+    ///      is left of rejected claims' bonds while their games run, and the active games' bonds. The true
+    ///      result is final within window + 2 x clock of the honest reveal, with its kind; the honest
+    ///      challenger gets back its bonds and a refund per move; the liars lose at least the burned share of
+    ///      every lie; and the ether adds up: paid + credited + burned == deposits.
     function testFuzz_InterleavingsEndWithTheTruthAndTheBooksBalance(uint256 seed) public {
-        deposits = FEE;
+        truth = Run(seed % 4);
+        seed = _next(seed);
+        deposits = FEE; // the fixture's request (left open unless it is the one played)
+        if (truth != Run.Exit) {
+            (uint256 programId, uint64 stepLimit) = trueProgram();
+            requestId = request(programId, stepLimit);
+            deposits += FEE;
+        }
+        (, uint64 limit) = trueProgram();
         uint256 start = timestamp();
         uint256 lieCount = seed % 4;
         uint256[] memory lies = new uint256[](lieCount);
         for (uint256 i = 0; i < lieCount; ++i) {
             seed = _next(seed);
             vm.warp(start + seed % (WINDOW / 2));
-            VMState.State memory lie = honestState(STEPS);
-            lie.step = uint64(bound(seed >> 8, 1, STEPS + 5));
+            VMState.State memory lie = trueFinalState();
+            lie.step = uint64(bound(seed >> 8, 1, trueSteps() + 5 > limit ? limit : trueSteps() + 5));
             lie.exitCode = uint8(1 + i);
             lie.exited = true;
             lies[i] = _claim(i % 2 == 0 ? LIAR : LIAR_ALT, lie);
@@ -350,7 +477,7 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         }
         seed = _next(seed);
         vm.warp(start + seed % (WINDOW / 2));
-        uint256 honestClaim = _claim(CLAIMANT, honestState(STEPS));
+        uint256 honestClaim = _claim(CLAIMANT, trueFinalState());
         uint256 revealedAt = timestamp();
         uint256 liarChallenges = (seed >> 8) % 3;
         for (uint256 i = 0; i < liarChallenges; ++i) {
@@ -361,30 +488,72 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
 
         _playAllGames();
         if (timestamp() < revealedAt + WINDOW) vm.warp(revealedAt + WINDOW);
-        finalizeWith(honestClaim, honestState(STEPS));
+        finalizeTruth(honestClaim);
+        _assertBooksBalance();
         assertTrue(timestamp() <= revealedAt + WINDOW + 2 * CLOCK, "final within the bound");
         (, InferenceRegistry.Result memory result) = registry.resultOf(requestId);
-        assertTrue(result.exited && result.exitCode == 0, "the true result");
+        assertTrue(result.kind == trueKind() && result.exitCode == 0, "the true result, of its kind");
+        uint256 lieRefunds;
         for (uint256 i = 0; i < lieCount; ++i) {
             assertTrue(claimStatus(lies[i]) == InferenceRegistry.ClaimStatus.Rejected, "every lie is rejected");
+            lieRefunds += registry.getClaim(lies[i]).refunded;
         }
 
         address[5] memory actors = [CLAIMANT, CHALLENGER, LIAR, LIAR_ALT, REQUESTER];
-        (uint256 returned, uint256 credited) = (0, 0);
+        uint256 returned = 0;
         for (uint256 i = 0; i < actors.length; ++i) {
             returned += received(actors[i]);
-            credited += registry.balances(actors[i]);
         }
-        assertEq(returned + registry.burned(), deposits, "paid + credited + burned == deposits");
-        assertEq(address(registry).balance, credited + registry.burned(), "the contract holds credits + burned");
+        assertEq(returned + registry.burned() + _held(), deposits, "paid + credited + burned + held == deposits");
         assertTrue(received(CLAIMANT) >= FEE + CLAIM_BOND, "the honest claimant is paid in full");
-        assertTrue(received(CHALLENGER) >= lieCount * CHALLENGE_BOND, "the honest challenger is whole");
+        (uint256 honestRefunds, uint256 otherRefunds) = _refundsOfChallengerWonGames();
+        assertEq(honestRefunds + otherRefunds, lieRefunds, "refunds are exactly the challengers' moves");
+        assertEq(received(CHALLENGER), lieCount * CHALLENGE_BOND + honestRefunds, "the honest challenger is refunded");
         uint256 liarsPaidIn = (lieCount * CLAIM_BOND) + _liarChallengeBonds();
         assertTrue(
-            received(LIAR) + received(LIAR_ALT) + lieCount * (CLAIM_BOND - kept(CLAIM_BOND))
-                <= liarsPaidIn,
+            received(LIAR) + received(LIAR_ALT) + lieCount * (CLAIM_BOND - kept(CLAIM_BOND)) <= liarsPaidIn,
             "every lie costs at least its burned share"
         );
+    }
+
+    /// @dev The refunds paid to the honest challenger and to everybody else for the games they won: each
+    ///      its moves times moveRefund (the pool of a lie here is never used up).
+    function _refundsOfChallengerWonGames() private view returns (uint256 honest, uint256 others) {
+        for (uint256 id = 1; id <= registry.gameCount(); ++id) {
+            InferenceRegistry.Game memory g = game(id);
+            if (g.status != InferenceRegistry.GameStatus.ChallengerWon) continue;
+            if (g.challenger == CHALLENGER) honest += g.moves * MOVE_REFUND;
+            else others += g.moves * MOVE_REFUND;
+        }
+    }
+
+    /// @dev What the registry holds for others: open fees, live claims' bonds, what is left of the bonds of
+    ///      rejected claims whose games still run, and the bonds of active games.
+    function _held() private view returns (uint256 total) {
+        for (uint256 id = 1; id <= registry.requestCount(); ++id) {
+            InferenceRegistry.Request memory r = registry.getRequest(id);
+            if (r.status == InferenceRegistry.RequestStatus.Open) total += r.fee;
+        }
+        for (uint256 id = 1; id <= registry.claimCount(); ++id) {
+            InferenceRegistry.Claim memory c = registry.getClaim(id);
+            if (c.status == InferenceRegistry.ClaimStatus.Live) total += CLAIM_BOND;
+            if (c.status == InferenceRegistry.ClaimStatus.Rejected && c.openGames > 0) {
+                total += CLAIM_BOND - c.refunded;
+            }
+        }
+        for (uint256 id = 1; id <= registry.gameCount(); ++id) {
+            if (game(id).status == InferenceRegistry.GameStatus.Active) total += CHALLENGE_BOND;
+        }
+    }
+
+    /// @dev The contract holds exactly the credits, the burned total and what it holds for others.
+    function _assertBooksBalance() private view {
+        address[5] memory actors = [CLAIMANT, CHALLENGER, LIAR, LIAR_ALT, REQUESTER];
+        uint256 credited;
+        for (uint256 i = 0; i < actors.length; ++i) {
+            credited += registry.balances(actors[i]);
+        }
+        assertEq(address(registry).balance, credited + registry.burned() + _held(), "credits + burned + held");
     }
 
     function _next(uint256 seed) private pure returns (uint256) {
@@ -433,6 +602,7 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
             if (next == type(uint256).max) return;
             if (due > timestamp()) vm.warp(due);
             _move(players[next]);
+            _assertBooksBalance();
         }
     }
 
@@ -451,15 +621,16 @@ contract InferenceRegistryAttacksTest is RegistryFixture {
         InferenceRegistry.Game memory g = game(p.gameId);
         bool defenderToMove = g.turn == InferenceRegistry.Turn.Defender;
         uint256 clock = defenderToMove ? g.defenderClock : g.challengerClock;
-        bool provable = g.hi - g.lo == 1 && g.loHash == honestHash(g.lo);
+        bool provable = g.hi - g.lo == 1 && g.loHash == trueHash(g.lo);
         if (timestamp() - g.lastMoveAt > clock || (defenderToMove && g.hi - g.lo <= 1 && !provable)) {
             // out of time, or a step nobody can prove (zero width, or a made-up agreed state): wait it out
             if (timestamp() - g.lastMoveAt <= clock) vm.warp(g.lastMoveAt + clock + 1);
+            vm.prank(defenderToMove ? g.challenger : registry.getClaim(g.claimId).claimant); // the side to win
             registry.timeout(p.gameId);
             return;
         }
         if (defenderToMove && g.hi - g.lo == 1) {
-            resolveHonestly(p.gameId);
+            resolveHonestlyAs(p.honestChallenger ? g.challenger : address(0), p.gameId); // its move, if honest
             return;
         }
         bytes32[] memory hashes = defenderHashes(g.lo, g.hi, p.honestDefender ? type(uint64).max : p.divergence);

@@ -10,7 +10,9 @@
 #define OPML_OUTPUT_ADDR 0x20000000u
 #define OPML_MODEL_ADDR 0x40000000u
 #define OPML_MAX_INPUT_BYTES (0x10000000u - 4u)
-#define OPML_MAX_OUTPUT_BYTES (0x10000000u - 4u)
+/* The largest output a result can carry (InferenceRegistry.MAX_OUTPUT_BYTES); a longer length makes the
+ * result "output too large" and a nonzero byte after the output makes it "malformed output". */
+#define OPML_MAX_OUTPUT_BYTES 0x10000u
 #define OPML_MAX_MODEL_BYTES (0x40000000u - 4u)
 
 #define SYS_EXIT 4001

@@ -15,7 +15,7 @@ import time
 
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
-from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, kept_share
+from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, kept_share, move_refund_of
 from .runtime import Agent
 from .traces import Unverifiable
 from .work import WorkKey, WorkKind
@@ -149,9 +149,9 @@ class DisputingAgent(Agent):
                 kept_share(parameters, parameters.challenge_bond) if won else parameters.claim_bond
             )
         elif won:
-            self.metrics.bonds_won.inc(kept_share(parameters, parameters.claim_bond))
+            self.metrics.bonds_won.inc(move_refund_of(parameters, game.moves))
             if self.registry.claim(game.claim_id).open_games > 0:
-                self.store.add_work(WorkKey.sweep(game.claim_id))  # the claim's bond waits for its other games
+                self.store.add_work(WorkKey.sweep(game.claim_id))  # the claim's burn waits for its other games
         else:
             self.metrics.bonds_lost.inc(parameters.challenge_bond)
         self.store.set_work(key, game.status.name.lower(), done=True, rounds=game.rounds)
@@ -171,8 +171,8 @@ class DisputingAgent(Agent):
 
     def sweep(self, claim_id: int) -> None:
         """End, by `timeout`, the other games of a claim this agent beat once their mover's clock has run out:
-        the claim's bond is paid only when its last game ends, and a liar could leave a game between its own
-        silent accounts open for ever. Anyone may call `timeout`."""
+        the rest of the claim's bond is burned only when its last game ends, and a liar could leave a game
+        between its own silent accounts open for ever. Anyone may call `timeout`."""
         key = WorkKey.sweep(claim_id)
         if self.registry.claim(claim_id).open_games == 0:
             self.store.set_work(key, "done", done=True)
@@ -200,7 +200,11 @@ class DisputingAgent(Agent):
         if trace is None:
             return
         rows = self.store.events(name="ClaimSubmitted", claim_id=claim_id)
-        final = bytes.fromhex(rows[0].args["finalStateHash"][2:]) if rows else self.registry.claim(claim_id).final_state_hash
+        final = (
+            bytes.fromhex(rows[0].args["finalStateHash"][2:])
+            if rows
+            else self.registry.claim(claim_id).final_state_hash
+        )
         ours = trace.final_claim().hash
         if final == ours:
             return

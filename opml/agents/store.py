@@ -238,9 +238,7 @@ class AgentStore:
     def count_work(self, kind: WorkKind) -> dict[str, int]:
         """How many pieces of work of a kind are in each state."""
         query = (
-            select(WorkRow.state, func.count())
-            .where(WorkRow.key.startswith(f"{kind.value}:"))
-            .group_by(WorkRow.state)
+            select(WorkRow.state, func.count()).where(WorkRow.key.startswith(f"{kind.value}:")).group_by(WorkRow.state)
         )
         with self.database.session() as session:
             return {state: count for state, count in session.execute(query)}

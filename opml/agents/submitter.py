@@ -76,6 +76,9 @@ class SubmitterAgent(DisputingAgent):
         request = self.registry.request(request_id)
         mine = self.my_claims(request_id)
         if request.status == RequestStatus.CANCELLED:
+            if any(self.registry.claim(claim_id).status == ClaimStatus.LIVE for claim_id in mine):
+                self._settle(key, request_id, 0, mine)  # cancelled as a last resort: our claims are released
+                return
             self.store.set_work(key, "cancelled", done=True)
             return
         if request.status == RequestStatus.FINALIZED:

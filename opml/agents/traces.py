@@ -20,7 +20,7 @@ from ..chain.registry import Registry
 from ..errors import BadInput, Conflict, NotFound, OpmlError, Upstream
 from ..game.remote import ExecutionRequest, RemoteTrace
 from ..game.trace import LocalTrace, TraceProvider
-from ..guest import INFERENCE, SPIN, built
+from ..guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from ..models.formats import model_root
 from ..service.clients import ServiceClient
 from ..vm.elf import Program
@@ -60,9 +60,10 @@ class ModelSource(Protocol):
 
 
 def builtin_programs() -> dict[bytes, Program]:
-    """The guest programs every agent knows, by the root P the registry holds."""
+    """The guest programs every agent knows, by the root P the registry holds: the inference program, and the
+    test programs whose runs end with each other result kind (a step limit, a malformed or too large output)."""
     programs = {}
-    for guest in (INFERENCE, SPIN):
+    for guest in (INFERENCE, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT):
         program = Program.from_file(built(guest.name))
         programs[Execution(program).region_roots()["program"]] = program
     return programs

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from web3 import Web3
@@ -21,6 +21,7 @@ from ..game.dissection import interior_points
 from ..game.trace import TraceProvider
 from ..models.formats import Prediction
 from ..vm.disasm import mnemonic
+from ..vm.output import ResultKind
 from ..vm.state import State
 from .store import AgentStore, EventRow
 
@@ -81,9 +82,10 @@ def transactions_of(rows: list[EventRow], receipts: Receipts) -> list[Transactio
 
 @dataclass(frozen=True)
 class OutputView:
-    exited: bool
+    kind: str  # output, step_limit_reached, malformed_output or output_too_large (ResultKind.label)
+    exited: bool  # every kind but step_limit_reached
     exit_code: int
-    output: str  # 0x-hex
+    output: str  # 0x-hex; empty unless the kind is output
     predicted: int | None = None  # for classifiers
     scores: list[float] | None = None
     embedding: list[float] | None = None  # for embedding models (the scores are the vector)
@@ -129,20 +131,23 @@ class RequestReport:
     transactions: list[TransactionView] = field(default_factory=list)
 
 
-def decode_output(exited: bool, exit_code: int, output: bytes, embedding: bool = False) -> OutputView:
-    """The raw output, and decoded: the predicted class and scores of a classifier, or the vector and its
-    norm of an embedding model (whose "predicted class", the index of its largest element, means nothing)."""
+def decode_output(kind: ResultKind, exit_code: int, output: bytes, embedding: bool = False) -> OutputView:
+    """The result's kind and raw output, and the output decoded: the predicted class and scores of a classifier,
+    or the vector and its norm of an embedding model (whose "predicted class", the index of its largest element,
+    means nothing)."""
+    kind = ResultKind(kind)
+    raw = OutputView(kind.label, kind != ResultKind.STEP_LIMIT_REACHED, exit_code, _hex(output))
     try:
-        prediction = Prediction.from_bytes(output) if exited and exit_code == 0 else None
+        prediction = Prediction.from_bytes(output) if kind == ResultKind.OUTPUT and exit_code == 0 else None
     except OpmlError:
         prediction = None
     if prediction is None:
-        return OutputView(exited, exit_code, _hex(output))
+        return raw
     values = [float(value) for value in prediction.scores]
     if embedding:
         norm = float(np.sqrt(np.sum(prediction.scores.astype(np.float64) ** 2)))
-        return OutputView(exited, exit_code, _hex(output), embedding=values, norm=norm)
-    return OutputView(exited, exit_code, _hex(output), prediction.predicted, values)
+        return replace(raw, embedding=values, norm=norm)
+    return replace(raw, predicted=prediction.predicted, scores=values)
 
 
 class EmbeddingModels:
@@ -205,7 +210,7 @@ def request_report(
     if finalized:
         final = finalized[0].args
         embedding = is_embedding_model(args["modelId"])
-        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]), embedding)
+        result = decode_output(final["kind"], final["exitCode"], _bytes(final["output"]), embedding)
     related = list(requested) + store.events(request_id=request_id)
     for game_id in game_ids:
         related += store.events(game_id=game_id)
@@ -442,6 +447,7 @@ class RequestBrief:
     games: int
     exited: bool | None  # of the final result, once there is one
     exit_code: int | None
+    kind: str | None  # of the final result (OutputView.kind), once there is one
     predicted: int | None  # for classifiers
     embedding: bool = False  # the final result is an embedding model's vector (no class)
 
@@ -464,7 +470,7 @@ def request_brief(
     if finalized:
         final = finalized[0].args
         embedding = is_embedding_model(args["modelId"])
-        result = decode_output(final["exited"], final["exitCode"], _bytes(final["output"]), embedding)
+        result = decode_output(final["kind"], final["exitCode"], _bytes(final["output"]), embedding)
     return RequestBrief(
         id=request_id,
         status=request_status(registry, request_id, claims, result is not None),
@@ -476,6 +482,7 @@ def request_brief(
         games=sum(len(claim.games) for claim in claims),
         exited=result.exited if result else None,
         exit_code=result.exit_code if result else None,
+        kind=result.kind if result else None,
         predicted=result.predicted if result else None,
         embedding=bool(result and result.embedding),
     )

@@ -6,7 +6,17 @@ import math
 from dataclasses import dataclass, fields, replace
 
 ETHER = 10**18
+GWEI = 10**9
 BPS = 10_000
+
+# The default refund per challenger move: the gas of an honest challenger's move (its challenge, each select,
+# the final resolve) in a seed-model dispute, measured by bench/dispute_gas.py (mean 89,683 gas over 8 moves at
+# k = 16, 98,567 at k = 32), rounded up to 100,000, at a reference gas price of 20 gwei: 0.002 ETH. A claim's
+# refund pool (its bond less the burned share: 0.05 ETH by default) then covers 25 such moves, three whole seed
+# disputes of 8 moves; a copycat or a liar's sybil earns about its own gas and no more.
+CHALLENGER_MOVE_GAS = 100_000
+REFERENCE_GAS_PRICE = 20 * GWEI
+DEFAULT_MOVE_REFUND = CHALLENGER_MOVE_GAS * REFERENCE_GAS_PRICE  # 0.002 ETH
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,7 @@ class Parameters:
     max_step_limit: int = 1 << 30  # about 4 s of VM time here
     request_timeout: int = 600
     callback_gas_limit: int = 200_000
+    move_refund: int = DEFAULT_MOVE_REFUND  # wei refunded per move to a challenger who proves a claim wrong
 
     def as_struct(self) -> tuple[int, ...]:
         """In the order of InferenceRegistry.Parameters."""
@@ -70,5 +81,12 @@ def sized_for(
 
 
 def kept_share(parameters: Parameters, bond: int) -> int:
-    """What the winner gets of a forfeited bond: the bond less its burned share (as the contract rounds)."""
+    """What the winner gets of a forfeited bond: the bond less its burned share (as the contract rounds). Of a
+    claim's bond, this is the refund pool of its challengers."""
     return bond - bond * parameters.burn_share_bps // BPS
+
+
+def move_refund_of(parameters: Parameters, moves: int) -> int:
+    """At most what a challenger who proves a claim wrong is refunded for its `moves` moves (besides its bond):
+    `moves` x moveRefund, as far as the claim's refund pool goes (less if other games used some of it first)."""
+    return min(moves * parameters.move_refund, kept_share(parameters, parameters.claim_bond))

@@ -21,9 +21,10 @@ from web3.contract import Contract
 from ..errors import BadInput, NotFound
 from ..game import dissection
 from ..game.trace import FinalClaim, StepWitness
+from ..vm.output import ResultKind
 from .client import with_retries
 from .contracts import Artifact, deploy
-from .parameters import ETHER, Parameters, kept_share  # noqa: F401  (re-exported: the registry's types)
+from .parameters import ETHER, Parameters, kept_share, move_refund_of  # noqa: F401  (re-exported: the registry's types)
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -42,6 +43,7 @@ class ClaimStatus(IntEnum):
     FINALIZED = 3
     RETIRED = 4
     FORFEITED = 5
+    RELEASED = 6  # its request was cancelled while it was live (nobody proved it wrong): bond returned
 
 
 class Turn(IntEnum):
@@ -68,7 +70,7 @@ def _from_struct(cls, abi_outputs: list[dict], values: tuple) -> Any:
         value = kwargs.get(item.name)
         if isinstance(value, bytes | bytearray):
             kwargs[item.name] = bytes(value)
-        elif item.type in ("RequestStatus", "ClaimStatus", "GameStatus", "Turn"):
+        elif item.type in ("RequestStatus", "ClaimStatus", "GameStatus", "Turn", "ResultKind"):
             kwargs[item.name] = globals()[item.type](value)
     return cls(**kwargs)
 
@@ -78,8 +80,9 @@ class Request:
     requester: str
     status: RequestStatus
     live_claims: int
-    exited: bool  # of the final result
+    kind: ResultKind  # of the final result (NONE before)
     exit_code: int  # of the final result
+    last_claim_at: int  # when the latest claim was revealed (chain time; 0 before any)
     consumer: str
     deadline: int
     fee: int
@@ -99,7 +102,7 @@ class Claim:
     request_id: int
     steps: int
     open_games: int
-    best_game: int
+    refunded: int  # of the claim's bond, refunded so far to challengers who proved it wrong
     final_state_hash: bytes
 
 
@@ -115,7 +118,7 @@ class Game:
     defender_clock: int
     challenger_clock: int
     rounds: int
-    challenger_move: int
+    moves: int  # the challenger's own moves: its challenge, each select, and a resolve or timeout it sent
     lo_hash: bytes
     hi_hash: bytes
     bisection: bytes
@@ -143,9 +146,14 @@ class Game:
 class Result:
     """A final result as the contract stores it; the output bytes are in ResultFinalized."""
 
-    exited: bool
+    kind: ResultKind
     exit_code: int
-    output_hash: bytes
+    output_hash: bytes  # keccak256 of the output (of no bytes unless the kind is OUTPUT)
+
+    @property
+    def exited(self) -> bool:
+        """Whether the run exited (every kind but STEP_LIMIT_REACHED)."""
+        return self.kind != ResultKind.STEP_LIMIT_REACHED
 
 
 @dataclass(frozen=True)
@@ -324,13 +332,23 @@ class Registry:
     def cancel(self, request_id: int):
         return self.contract.functions.cancel(request_id)
 
+    def cancellable_at(self, request_id: int) -> int:
+        """When `cancel` may end the request (with live claims: the last resort's time), in chain time."""
+        return self._read("reading a cancellation time", self.contract.functions.cancellableAt(request_id))
+
     def commit_claim(self, request_id: int, claim: FinalClaim, claimant: str):
-        return self.contract.functions.commitClaim(self.commitment(request_id, claim.hash, claimant))
+        """Commit to `claim` as `claimant`'s result of `request_id` (the request must be open)."""
+        return self.contract.functions.commitClaim(request_id, self.commitment(request_id, claim.hash, claimant))
 
     def submit_claim(self, request_id: int, claim: FinalClaim):
         return self.contract.functions.submitClaim(request_id, claim.state_data)
 
     def finalize(self, claim_id: int, claim: FinalClaim):
+        """The call that makes `claim` (the claim's true final state) the request's result, whatever its kind:
+        finalize with the output for OUTPUT and STEP_LIMIT_REACHED, finalizeMalformed with the output region's
+        leaf proofs for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE."""
+        if claim.proof is not None:
+            return self.contract.functions.finalizeMalformed(claim_id, claim.state_data, claim.proof.as_struct())
         return self.contract.functions.finalize(claim_id, claim.state_data, claim.output, list(claim.siblings))
 
     def settle(self, claim_id: int):

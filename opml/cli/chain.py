@@ -39,7 +39,8 @@ def deploy(
     claim_bond: int = typer.Option(DEFAULTS.claim_bond, help="Claim bond in wei."),
     challenge_bond: int = typer.Option(DEFAULTS.challenge_bond, help="Challenge bond in wei."),
     burn_share_bps: int = typer.Option(
-        DEFAULTS.burn_share_bps, help="Share of a forfeited bond burned, in basis points."
+        DEFAULTS.burn_share_bps,
+        help="Share of a lost challenge bond burned, and the least of a rejected claim's bond burned, in bps.",
     ),
     challenge_window: int = typer.Option(DEFAULTS.challenge_window, help="Seconds a claim may be challenged."),
     clock_budget: int = typer.Option(DEFAULTS.clock_budget, help="Seconds each side of a game may spend."),
@@ -48,6 +49,9 @@ def deploy(
         DEFAULTS.request_timeout, help="Seconds before an unserved request may be cancelled."
     ),
     callback_gas_limit: int = typer.Option(DEFAULTS.callback_gas_limit, help="Gas a consumer's callback gets."),
+    move_refund: int = typer.Option(
+        DEFAULTS.move_refund, help="Wei refunded per move to a challenger who proves a claim wrong."
+    ),
     model_uri: str = typer.Option("models/seed-mnist/model.bin", help="Where the seed model's file can be fetched."),
     defaults: bool = typer.Option(True, help="Register the inference program and the seed MNIST model."),
     as_json: bool = typer.Option(False, "--json"),
@@ -56,9 +60,17 @@ def deploy(
     from ..chain.deploy import deploy_contracts, deploy_with_defaults
 
     parameters = Parameters(
-        arity, claim_bond, challenge_bond, burn_share_bps, challenge_window, clock_budget, max_step_limit,
-        request_timeout, callback_gas_limit,
-    )  # fmt: skip
+        arity=arity,
+        claim_bond=claim_bond,
+        challenge_bond=challenge_bond,
+        burn_share_bps=burn_share_bps,
+        challenge_window=challenge_window,
+        clock_budget=clock_budget,
+        max_step_limit=max_step_limit,
+        request_timeout=request_timeout,
+        callback_gas_limit=callback_gas_limit,
+        move_refund=move_refund,
+    )
     with user_errors():
         w3, tx = transaction_manager(rpc, private_key or os.environ.get("OPML_PRIVATE_KEY"))
         if defaults:

@@ -302,7 +302,8 @@ def status(
             result = registry.result(request_id)
             data = {"request": request_id, "status": request.status.name.lower(), "live_claims": request.live_claims,
                     "final_claim": request.final_claim or None, "fee": request.fee, "step_limit": request.step_limit,
-                    "result": None if result is None else {"exited": result.exited, "exit_code": result.exit_code,
+                    "result": None if result is None else {"kind": result.kind.label, "exited": result.exited,
+                                                           "exit_code": result.exit_code,
                                                            "output_hash": hex0x(result.output_hash)}}  # fmt: skip
         else:
             game = registry.game(game_id)

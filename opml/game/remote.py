@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import NotFound, Upstream
 from ..service.clients import ServiceClient
 from ..vm.merkle import keccak256
+from ..vm.output import OutputProof, ResultKind
 from ..vm.state import State
 from .trace import FinalClaim, StepWitness
 
@@ -118,10 +119,13 @@ class RemoteTrace:
     def final_claim(self) -> FinalClaim:
         if self._claim is None:
             result = self.execution()["result"]
+            proof = result.get("output_proof")  # a worker older than result kinds has neither field
             self._claim = FinalClaim(
                 state=State.decode(_bytes(result["final_state"])),
                 output=_bytes(result["output"]),
                 siblings=tuple(_bytes(sibling) for sibling in result["output_siblings"]),
+                kind=ResultKind[result["kind"].upper()] if "kind" in result else ResultKind.NONE,
+                proof=None if proof is None else OutputProof.from_json(proof),
             )
         return self._claim
 

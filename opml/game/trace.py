@@ -14,18 +14,32 @@ from typing import Protocol
 from ..vm.execution import Execution
 from ..vm.layout import OUTPUT
 from ..vm.machine import length_prefixed
+from ..vm.output import REGION_SIBLING_COUNT, OutputProof, ResultKind
 from ..vm.state import State
 
-SIBLING_COUNT = 4
+SIBLING_COUNT = REGION_SIBLING_COUNT
 
 
 @dataclass(frozen=True)
 class FinalClaim:
-    """The arguments of submitClaim and finalize: the final state, its output and the output's proof."""
+    """The arguments of submitClaim and of the call that finalizes it: the final state, its result kind, its
+    output and the proofs. `finalize(state, output, siblings)` for OUTPUT and STEP_LIMIT_REACHED;
+    `finalizeMalformed(state, proof)` for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE. A kind left NONE is the
+    one an exited state with this output has (OUTPUT), or STEP_LIMIT_REACHED for a state that has not exited.
+    """
 
     state: State
     output: bytes
-    siblings: tuple[bytes, ...]
+    siblings: tuple[bytes, ...]  # the output region's siblings in memory (nodes 19, 8, 5, 3)
+    kind: ResultKind = ResultKind.NONE
+    proof: OutputProof | None = None  # for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE
+
+    def __post_init__(self) -> None:
+        if self.kind == ResultKind.NONE:
+            default = ResultKind.OUTPUT if self.state.exited else ResultKind.STEP_LIMIT_REACHED
+            object.__setattr__(self, "kind", default)
+        if self.kind in (ResultKind.MALFORMED_OUTPUT, ResultKind.OUTPUT_TOO_LARGE) and self.proof is None:
+            raise ValueError(f"a {self.kind.label} claim needs its output proof")
 
     @property
     def state_data(self) -> bytes:
@@ -78,10 +92,13 @@ class LocalTrace:
         if self._claim is None:
             result = self.execution.run_bounded(self.step_limit)
             if result.final_state.exited:
-                siblings = tuple(self.execution.output_siblings())
+                final = self.execution.final_output()
+                self._claim = FinalClaim(
+                    result.final_state, final.reading.output, final.siblings, final.reading.kind, final.proof
+                )
             else:
                 siblings = (b"\x00" * 32,) * SIBLING_COUNT
-            self._claim = FinalClaim(result.final_state, result.output, siblings)
+                self._claim = FinalClaim(result.final_state, b"", siblings, ResultKind.STEP_LIMIT_REACHED)
         return self._claim
 
     def state_hashes(self, steps: list[int]) -> list[bytes]:
@@ -98,4 +115,4 @@ def forged_claim(execution: Execution, output: bytes) -> FinalClaim:
     rewritten to `output`. What a dishonest claimant posts (tests, demos, fault injection)."""
     machine = execution.machine_at(execution.run().steps)
     machine.memory.write(OUTPUT.start, length_prefixed(output))
-    return FinalClaim(machine.state(), output, tuple(machine.memory.region_siblings(OUTPUT)))
+    return FinalClaim(machine.state(), output, tuple(machine.memory.region_siblings(OUTPUT)), ResultKind.OUTPUT)

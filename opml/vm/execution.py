@@ -39,6 +39,7 @@ from . import layout as L
 from .elf import Program
 from .machine import Machine, StepWitness
 from .merkle import UpperTree
+from .output import OutputProof, OutputReading, output_proof, read_output
 from .semantics import N_PAGES
 from .state import State
 
@@ -95,6 +96,16 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return self.final_state.exit_code
+
+
+@dataclass(frozen=True)
+class FinalOutput:
+    """An exited run's output region as the registry reads it, and what proves it under the final memory root:
+    the region's 4 siblings (for an output) and, for a malformed or too large one, its leaf proofs."""
+
+    reading: OutputReading
+    siblings: tuple[bytes, ...]
+    proof: OutputProof | None
 
 
 @dataclass
@@ -267,6 +278,13 @@ class Execution:
         """
         with self._lock:
             return self.machine_at(self.run().steps).memory.region_siblings(L.OUTPUT)
+
+    def final_output(self) -> FinalOutput:
+        """The output region of the run's exited final state: its kind, output and proofs."""
+        with self._lock:
+            memory = self.machine_at(self.run().steps).memory
+            reading = read_output(memory)
+            return FinalOutput(reading, tuple(memory.region_siblings(L.OUTPUT)), output_proof(memory, reading))
 
     # --- snapshots -------------------------------------------------------------------------
 

@@ -64,8 +64,10 @@ HEAP_AND_STACK = Region("heap+stack", 0x8000_0000, 31)
 # Input, output and model regions hold a big-endian u32 byte length, then the bytes.
 LENGTH_PREFIX_BYTES = 4
 MAX_INPUT_BYTES = INPUT.size - LENGTH_PREFIX_BYTES
-MAX_OUTPUT_BYTES = OUTPUT.size - LENGTH_PREFIX_BYTES
 MAX_MODEL_BYTES = MODEL.size - LENGTH_PREFIX_BYTES
+# The largest output a result can carry (InferenceRegistry.MAX_OUTPUT_BYTES): finalize with this much output and
+# a consumer using its whole callback gas stays under 10M gas. A longer length prefix is OUTPUT_TOO_LARGE.
+MAX_OUTPUT_BYTES = 1 << 16
 
 HEAP_START = HEAP_AND_STACK.start
 # The heap may grow up to here; the stack lives above it and grows down.

@@ -13,6 +13,7 @@ from . import semantics as S
 from .elf import Program
 from .memory import PagedMemory
 from .merkle import leaf_proof
+from .output import read_output
 from .state import State
 
 # Bytes of one write syscall handed to the host for logging; the VM's result does not
@@ -107,9 +108,9 @@ class Machine:
         )
 
     def output(self) -> bytes:
-        """The output region's bytes: a big-endian u32 length, then that many bytes."""
-        length = min(self.memory.read_u32(L.OUTPUT.start), L.MAX_OUTPUT_BYTES)
-        return self.memory.read(L.OUTPUT.start + L.LENGTH_PREFIX_BYTES, length)
+        """The output of an exited run: the bytes after the output region's big-endian u32 length, when the
+        region holds a result's output (opml.vm.output: empty for a malformed or too large one)."""
+        return read_output(self.memory).output
 
     # --- execution ------------------------------------------------------------------------
 

@@ -15,11 +15,13 @@ from opml.agents.work import WorkKey
 from opml.agents.traces import LocalTraces, StaticModels
 from opml.chain.anvil import dev_key
 from opml.chain.client import TransactionManager, connect
-from opml.chain.deploy import deploy_with_defaults
-from opml.chain.registry import ClaimStatus, GameStatus, Parameters, Registry, RequestStatus
+from opml.chain.deploy import deploy_with_defaults, program_image, register_program
+from opml.chain.registry import ClaimStatus, GameStatus, Parameters, Registry, RequestStatus, ResultKind
+from opml.guest import LARGE_OUTPUT, MALFORMED_OUTPUT, built
 from opml.models.formats import Prediction
 from opml.resources import seed_model_dir
 from opml.service.db import ensure_database
+from opml.vm.elf import Program
 
 BASE = Parameters(max_step_limit=10_000_000)  # window and clocks sized for this machine (tests/timing.py)
 STEP_LIMIT = 5_000_000
@@ -204,3 +206,39 @@ def test_two_honest_submitters_share_a_request_without_tripping_over_each_other(
     assert sorted(claim.claimant for claim in claims) == sorted([first.address, second.address])
     assert sorted(claim.status.name for claim in claims) == ["FINALIZED", "RETIRED"]
     assert not any(row.status == "reverted" for agent in (first, second) for row in agent.store.transactions())
+
+
+@pytest.mark.parametrize(
+    ("guest", "kind"),
+    [(MALFORMED_OUTPUT, ResultKind.MALFORMED_OUTPUT), (LARGE_OUTPUT, ResultKind.OUTPUT_TOO_LARGE)],
+    ids=["malformed", "too large"],
+)
+def test_a_program_that_writes_no_valid_output_ends_with_its_kind(chain, database, guest, kind):
+    """A nonzero byte after a zero-length output, or a length prefix beyond the region: the submitter claims
+    the true final state, defends it against a challenger that disputes honest claims, and finalizes it with
+    the proof of its kind; the honest challenger agrees; nobody honest loses a bond or stalls."""
+    w3, deployment, registry = chain
+    traces = LocalTraces(StaticModels(MODEL))  # its own: traces are cached by request id, and ids restart here
+    owner = TransactionManager(w3, dev_key(9))
+    program_id = register_program(registry, owner, program_image(Program.from_file(built(guest.name))))
+    submitter = make(SubmitterAgent, chain, 1, database, traces)
+    challenger = make(ChallengerAgent, chain, 2, database, traces)
+    disputer = make(ChallengerAgent, chain, 4, database, traces, faults=ChallengerFaults(dispute_honest=True))
+    owner.send(registry.request_inference(program_id, deployment.model_id, b"", STEP_LIMIT), value=10**15)
+    request_id = registry.count("request")
+    with Running(submitter, challenger, disputer):
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, 60, "finality")
+        claim_id = registry.request(request_id).final_claim
+        wait_for(
+            lambda: getattr(challenger.store.work(f"claim:{claim_id}"), "state", None) == "honest", 10, "a verdict"
+        )
+    result = registry.result(request_id)
+    assert result is not None and result.kind == kind and result.exit_code == 0
+    assert result.output_hash == w3.keccak(b"")
+    assert registry.claim(claim_id).claimant == submitter.address
+    (game_id,) = range(1, registry.count("game") + 1)
+    assert registry.game(game_id).status == GameStatus.DEFENDER_WON  # the disputer of the truth lost
+    assert registry.game_of(claim_id, challenger.address) == 0
+    for agent in (submitter, challenger):
+        assert not any(row.status == "reverted" for row in agent.store.transactions())
+    assert registry.claim(claim_id).status == ClaimStatus.FINALIZED  # the submitter's bond came back with the fee

@@ -16,11 +16,20 @@ from opml.chain.client import TransactionManager
 from opml.chain.deploy import deploy_contracts, program_image, register_model, register_program
 from opml.chain.errors import TxReverted
 from opml.chain.events import EventReader
-from opml.chain.registry import ClaimStatus, Deployment, GameStatus, Parameters, Registry, RequestStatus, Turn
+from opml.chain.registry import (
+    ClaimStatus,
+    Deployment,
+    GameStatus,
+    Parameters,
+    Registry,
+    RequestStatus,
+    ResultKind,
+    Turn,
+)
 from opml.game.faults import LyingTrace, RandomChallenger, lying_output
 from opml.game.solver import Solver
 from opml.game.trace import LocalTrace, forged_claim
-from opml.guest import INFERENCE, SPIN, built
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.models.formats import Prediction
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
@@ -105,11 +114,14 @@ def test_an_honest_claim_wins_beside_a_lie_that_the_honest_challenger_defeats(w3
     advance_time(w3, PARAMETERS.challenge_window)
     finalized = submitter.tx.send(registry.finalize(honest_id, honest.claim()))
     result = registry.result(1)
-    assert result.exited and result.exit_code == 0 and result.output_hash == Web3.keccak(honest.claim().output)
+    assert result.kind == ResultKind.OUTPUT and result.exit_code == 0
+    assert result.output_hash == Web3.keccak(honest.claim().output)
     assert Prediction.from_bytes(honest.claim().output).predicted == 7
     assert registry.request(1).status == RequestStatus.FINALIZED
 
-    kept = PARAMETERS.claim_bond * (10_000 - PARAMETERS.burn_share_bps) // 10_000
+    moves = registry.game(1).moves
+    assert moves == rounds + 1  # its challenge and every select (the liar itself sent the losing final step)
+    refund = moves * PARAMETERS.move_refund
     receipt = w3.eth.get_transaction_receipt(finalized.tx_hash)
     paid = [
         (e.args.account, e.args.amount)
@@ -117,13 +129,13 @@ def test_an_honest_claim_wins_beside_a_lie_that_the_honest_challenger_defeats(w3
     ]
     assert paid == [(submitter.address, FEE + PARAMETERS.claim_bond)]  # finalize pays the claimant directly
     assert registry.balance_of(submitter.address) == 0
-    assert registry.balance_of(challenger.address) == PARAMETERS.challenge_bond + kept
+    assert registry.balance_of(challenger.address) == PARAMETERS.challenge_bond + refund
     assert registry.balance_of(liar.address) == 0
-    assert registry.burned() == PARAMETERS.claim_bond - kept
+    assert registry.burned() == PARAMETERS.claim_bond - refund
     before = challenger.tx.balance()
     sent = challenger.tx.send(registry.withdraw())
     gas_cost = sent.gas_used * w3.eth.get_transaction_receipt(sent.tx_hash)["effectiveGasPrice"]
-    assert challenger.tx.balance() - before + gas_cost == PARAMETERS.challenge_bond + kept
+    assert challenger.tx.balance() - before + gas_cost == PARAMETERS.challenge_bond + refund
 
 
 def test_an_honest_defender_beats_a_lying_challenger(w3, chain, honest):
@@ -157,6 +169,42 @@ def test_a_never_exiting_request_ends_by_its_step_limit(w3, chain):
     submitter.tx.send(registry.finalize(claim_id, final))
     result = registry.result(request_id)
     assert result is not None and not result.exited and result.output_hash == Web3.keccak(b"")
+    assert result.kind == ResultKind.STEP_LIMIT_REACHED
+
+
+@pytest.mark.parametrize(
+    ("guest", "input", "kind"),
+    [
+        (MALFORMED_OUTPUT, b"", ResultKind.MALFORMED_OUTPUT),  # a nonzero byte after a zero-length output
+        (LARGE_OUTPUT, b"", ResultKind.OUTPUT_TOO_LARGE),  # the length prefix 0xFFFFFFFF
+        (LARGE_OUTPUT, (65_537).to_bytes(4, "big"), ResultKind.OUTPUT_TOO_LARGE),  # one byte above the cap
+        (LARGE_OUTPUT, (65_536).to_bytes(4, "big"), ResultKind.OUTPUT),  # exactly the cap
+    ],
+    ids=["malformed", "beyond the region", "above the cap", "at the cap"],
+)
+def test_every_output_region_ends_its_request_with_its_kind(w3, chain, guest, input, kind):
+    registry, deployment, _, model_id = chain
+    owner, submitter, challenger = Party(w3, 0), Party(w3, 6), Party(w3, 7)
+    program = Program.from_file(built(guest.name))
+    program_id = register_program(registry, owner.tx, program_image(program))
+    owner.tx.send(registry.request_inference(program_id, model_id, input, STEP_LIMIT), value=FEE)
+    request_id = registry.count("request")
+    execution = Execution(program, model=(SEED / "model.bin").read_bytes(), input=input)  # the request's model
+    assert execution.initial_state.hash == registry.request(request_id).start_state_hash
+    truth = Solver(LocalTrace(execution, STEP_LIMIT), PARAMETERS.arity)
+    final = truth.claim()
+    assert final.kind == kind and final.exited and (final.proof is None) == (kind == ResultKind.OUTPUT)
+    claim_id = claim(registry, submitter, request_id, final)
+    challenger.tx.send(registry.challenge(claim_id), value=PARAMETERS.challenge_bond)
+    game_id = registry.count("game")
+    play(registry, deployment, game_id, submitter, truth, challenger, RandomChallenger(truth, seed=5))
+    assert registry.game(game_id).status == GameStatus.DEFENDER_WON  # the true state cannot be refuted
+    advance_time(w3, PARAMETERS.challenge_window)
+    submitter.tx.send(registry.finalize(claim_id, final))
+    result = registry.result(request_id)
+    assert result is not None and result.kind == kind and result.exit_code == 0
+    assert result.output_hash == Web3.keccak(final.output)
+    assert len(final.output) == (65_536 if kind == ResultKind.OUTPUT else 0)
 
 
 def test_reverts_come_back_as_named_errors(w3, chain, honest):
@@ -169,6 +217,9 @@ def test_reverts_come_back_as_named_errors(w3, chain, honest):
         submitter.tx.send(registry.challenge(99), value=PARAMETERS.challenge_bond)
     assert error.value.name == "UnknownClaim" and error.value.args_ == {"claimId": 99}
     assert "UnknownClaim(claimId=99)" in str(error.value)
+    with pytest.raises(TxReverted) as error:
+        submitter.tx.send(registry.commit_claim(2, honest.claim(), submitter.address))  # no request 2 yet
+    assert error.value.name == "UnknownRequest" and error.value.args_ == {"requestId": 2}
 
 
 def test_the_deploy_command_writes_a_deployment_the_services_can_use(anvil, w3, tmp_path):

@@ -5,12 +5,13 @@ import random
 import pytest
 
 from opml.chain.contracts import Artifact, deploy
-from opml.guest import INFERENCE, built, mlp_benchmark_data
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, built, mlp_benchmark_data
 from opml.vm import layout as L
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.machine import length_prefixed
 from opml.vm.memory import PagedMemory
+from opml.vm.output import ResultKind
 
 from ..models.conftest import SEED
 
@@ -58,3 +59,23 @@ def test_initial_state_and_output_proof(layout, execution):
     assert not layout.functions.isOutputOf(tampered, siblings, root).call()
     assert not layout.functions.isOutputOf(result.output + b"\x00", siblings, root).call()
     assert not layout.functions.isOutputOf(result.output, [siblings[1], siblings[0], *siblings[2:]], root).call()
+
+
+@pytest.mark.parametrize("guest", [MALFORMED_OUTPUT, LARGE_OUTPUT], ids=["malformed", "too large"])
+def test_leaf_proofs_of_the_output_region(layout, guest):
+    """InferenceLayout.leafUnderRegion and memoryRootWithOutputRegion take the VM's leaf proofs to the final
+    memory root, for leaves anywhere in the region; a leaf at another index proves nothing."""
+    execution = Execution(Program.from_file(built(guest.name)))
+    result = execution.run()
+    final = execution.final_output()
+    assert final.proof is not None
+    leaves = [final.proof.first]  # the length leaf; for a malformed region also the leaf of its stray byte
+    if final.reading.kind == ResultKind.MALFORMED_OUTPUT:
+        leaves.append(final.proof.second)
+    for leaf in leaves:
+        region = bytes(layout.functions.leafUnderRegion(leaf.leaf, leaf.index, list(leaf.siblings)).call())
+        root = layout.functions.memoryRootWithOutputRegion(region, list(final.proof.region_siblings)).call()
+        assert bytes(root) == result.final_state.mem_root
+        if any(leaf.leaf):
+            moved = layout.functions.leafUnderRegion(leaf.leaf, leaf.index + 1, list(leaf.siblings)).call()
+            assert bytes(moved) != region

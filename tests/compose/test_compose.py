@@ -195,7 +195,7 @@ def test_an_honest_request_becomes_final_as_a_seven(stack):
 
 def assert_lie_lost(stack, request_id: int, game_id: int) -> dict:
     """The liar's claim was disputed and lost down to the step the lie starts at; its bond went to the
-    challenger (less the burned share); the honest claim is final as a 7."""
+    challenger (its bond back and a refund per move; the rest is burned); the honest claim is final as a 7."""
     dispute = stack.wait_game_over(game_id)
     assert dispute["status"] == "challenger_won" and dispute["winner"] == CHALLENGER
     assert dispute["defender"] == LIAR and dispute["challenger"] == CHALLENGER
@@ -205,9 +205,11 @@ def assert_lie_lost(stack, request_id: int, game_id: int) -> dict:
     to = {}
     for bond in dispute["bonds"]:
         to[bond["account"]] = to.get(bond["account"], 0) + bond["amount"]
-    share = kept_share(PARAMETERS, PARAMETERS.claim_bond)
-    assert to[CHALLENGER] == PARAMETERS.challenge_bond + share
-    assert to["burned"] == PARAMETERS.claim_bond - share
+    refund = to[CHALLENGER] - PARAMETERS.challenge_bond  # its bond back and its moves refunded:
+    moves = (dispute["rounds"] + 1, dispute["rounds"] + 2)  # challenge, selects, and the final step if it sent it
+    assert refund in [count * PARAMETERS.move_refund for count in moves]
+    assert refund <= kept_share(PARAMETERS, PARAMETERS.claim_bond)
+    assert to["burned"] == PARAMETERS.claim_bond - refund
     assert LIAR not in to
     report = stack.wait_final(request_id)
     assert report["result"]["predicted"] == 7

@@ -144,11 +144,14 @@ def test_a_sentence_becomes_a_final_embedding_and_a_deep_lie_loses(harness, mini
     assert dispute["rounds"] <= 9
     assert dispute["gas_total"] < 2_000_000  # docs/benchmarks.md: 1.48M for a lie from 90% of this run
 
-    # The bonds: the liar's is forfeited (half burned, half to the challenger), the honest side is paid.
+    # The bonds: the liar's refunds the challenger's moves and the rest is burned; the honest side is paid.
     received, burned = money(harness, start_block)
     bond = PARAMETERS.claim_bond
-    assert burned == bond - kept_share(PARAMETERS, bond)
-    assert received[harness.address(CHALLENGER)] == PARAMETERS.challenge_bond + kept_share(PARAMETERS, bond)
+    refund = received[harness.address(CHALLENGER)] - PARAMETERS.challenge_bond
+    moves = (dispute["rounds"] + 1, dispute["rounds"] + 2)  # challenge, selects, and the final step if it sent it
+    assert refund in [count * PARAMETERS.move_refund for count in moves]
+    assert refund <= kept_share(PARAMETERS, bond)
+    assert burned == bond - refund
     assert received[harness.address(SUBMITTER)] == FEE + bond  # the fee, and its bond back
     assert received[harness.address(LIAR)] == 0
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from opml.chain.events import EventReader
-from opml.chain.registry import kept_share
-from opml.guest import INFERENCE, SPIN, built
+from opml.chain.registry import GameStatus, kept_share
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.chain.deploy import program_image, register_program
 from opml.resources import seed_model_dir
 from opml.vm.elf import Program
@@ -23,6 +23,7 @@ from .conftest import CHALLENGE_BOND, CLAIM_BOND, E2E_BASE, SEVEN, running, wait
 pytestmark = pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True, scope="module")
 
 SUBMITTER, CHALLENGER, REQUESTER = 1, 2, 5
+MOVE_REFUND = E2E_BASE.move_refund
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +49,19 @@ def claims_by(report: dict, account: str) -> list[dict]:
     return [claim for claim in report["claims"] if claim["claimant"] == account]
 
 
+def refund(harness, game_id: int) -> int:
+    """What a challenger who won game `game_id` is refunded besides its bond: its moves (as the chain counted
+    them) times the move refund."""
+    game = harness.registry.game(game_id)
+    assert game.status == GameStatus.CHALLENGER_WON
+    return game.moves * MOVE_REFUND
+
+
 def test_an_honest_request_becomes_final(harness):
     request_id = harness.request()
     report = harness.wait_final(request_id)
     assert report["result"]["predicted"] == 7 and report["result"]["exit_code"] == 0
+    assert report["result"]["kind"] == "output"
     assert [claim["claimant"] for claim in report["claims"]] == [harness.address(SUBMITTER)]
     assert report["games"] == []
     events = [event for tx in report["transactions"] for event in tx["events"]]
@@ -91,12 +101,17 @@ def test_every_kind_of_lying_submitter_loses_and_pays(harness, steps):
     fee = 10**16
     for account, _, _ in liars.values():
         assert received[harness.address(account)] == 0  # nothing back
-    # every bond of the honest side comes back, the fee to the honest claim; whatever a lie forfeits beyond the
-    # honest side's share is burned, at least its burn share
-    assert received[harness.address(SUBMITTER)] >= fee + CLAIM_BOND + 4 * CHALLENGE_BOND
-    assert received[harness.address(CHALLENGER)] >= 4 * CHALLENGE_BOND
-    assert sum(received.values()) + burned == fee + 5 * CLAIM_BOND + 8 * CHALLENGE_BOND  # nothing lost or made
+    # each winning challenger gets its bond and its own moves back, the honest claim the fee and its bond; the
+    # rest of every lie's bond is burned, at least its burn share
+    refunds = {
+        account: sum(refund(harness, g["id"]) for g in games if g["challenger"] == account) for account in honest
+    }
+    assert burned == 4 * CLAIM_BOND - sum(refunds.values())
     assert burned >= 4 * (CLAIM_BOND - kept_share(E2E_BASE, CLAIM_BOND))
+    challenger, submitter = harness.address(CHALLENGER), harness.address(SUBMITTER)
+    assert received[challenger] == 4 * CHALLENGE_BOND + refunds[challenger]
+    assert received[submitter] == fee + CLAIM_BOND + 4 * CHALLENGE_BOND + refunds[submitter]
+    assert sum(received.values()) + burned == fee + 5 * CLAIM_BOND + 8 * CHALLENGE_BOND  # nothing lost or made
 
 
 def test_a_challenger_that_disputes_honest_claims_loses(harness):
@@ -137,7 +152,7 @@ def test_silent_parties_lose_on_time(harness):
     assert claims_by(report, harness.address(SUBMITTER))[0]["status"] == "finalized"
 
 
-def test_several_challengers_of_one_claim_all_win_and_share_no_more_than_its_bond(harness):
+def test_several_challengers_of_one_claim_all_win_and_each_is_refunded_its_own_moves(harness):
     start_block = harness.w3.eth.block_number
     with running(harness, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "output"}), ("second", "challenger", 7, {})):
         request_id = harness.request()
@@ -147,16 +162,15 @@ def test_several_challengers_of_one_claim_all_win_and_share_no_more_than_its_bon
     assert {game["challenger"] for game in games} == challengers
     assert all(game["status"] == "challenger_won" for game in games)
     received, burned = money(harness, start_block)
-    assert all(received[account] >= CHALLENGE_BOND for account in challengers - {harness.address(SUBMITTER)})
-    # the claim bond is shared out at most, less at least its burned share
-    assert burned >= CLAIM_BOND - kept_share(E2E_BASE, CLAIM_BOND)
-    paid_to_challengers = sum(received[account] for account in challengers) - received_for_honest_claim(harness)
-    assert paid_to_challengers + burned == 3 * CHALLENGE_BOND + CLAIM_BOND
-
-
-def received_for_honest_claim(harness) -> int:
-    """What the honest submitter was paid for its claim of the request: its bond back and the fee."""
-    return CLAIM_BOND + 10**15
+    by_challenger = {game["challenger"]: refund(harness, game["id"]) for game in games}
+    for account in (CHALLENGER, 7):  # no prize to race for: each gets its bond and its own moves back
+        assert received[harness.address(account)] == CHALLENGE_BOND + by_challenger[harness.address(account)]
+    honest_claim = CLAIM_BOND + 10**15  # the honest submitter's bond back and the fee
+    assert (
+        received[harness.address(SUBMITTER)]
+        == honest_claim + CHALLENGE_BOND + by_challenger[harness.address(SUBMITTER)]
+    )
+    assert burned == CLAIM_BOND - sum(by_challenger.values())
 
 
 def test_a_liar_challenging_its_own_claim_gains_nothing_and_delays_nothing(harness):
@@ -172,6 +186,9 @@ def test_a_liar_challenging_its_own_claim_gains_nothing_and_delays_nothing(harne
     assert final_time <= honest["submitted_at"] + bound
     received, _ = money(harness, start_block)
     liar_side = received[harness.address(3)] + received[harness.address(4)]
+    sybil_games = [game for game in harness.report(request_id)["games"] if game["challenger"] == harness.address(4)]
+    sybil_refunds = sum(refund(harness, game["id"]) for game in sybil_games if game["status"] == "challenger_won")
+    assert liar_side <= CHALLENGE_BOND + sybil_refunds  # the sybil gets its own moves back, no more
     assert liar_side <= CHALLENGE_BOND + kept_share(E2E_BASE, CLAIM_BOND)  # at least the burn is lost
 
 
@@ -181,7 +198,30 @@ def test_a_request_that_never_exits_ends_by_its_step_limit(harness):
     request_id = harness.request(input=b"", program=program_id, step_limit=2_000_000)
     report = harness.wait_final(request_id)
     assert report["result"]["exited"] is False and report["result"]["output"] == "0x"
+    assert report["result"]["kind"] == "step_limit_reached"
     assert report["claims"][0]["steps"] == 2_000_000
+
+
+def test_requests_whose_programs_write_no_valid_output_end_with_their_kind(harness):
+    """Served through the vm-worker: its results carry the kind and the leaf proofs that finalizeMalformed
+    takes, so the submitter agent finalizes a malformed output region and an output too large."""
+    start_block = harness.w3.eth.block_number
+    kinds = {MALFORMED_OUTPUT: "malformed_output", LARGE_OUTPUT: "output_too_large"}
+    requests = {}
+    for guest in kinds:
+        image = program_image(Program.from_file(built(guest.name)))
+        program_id = register_program(harness.registry, harness.tx(9), image)
+        requests[guest] = harness.request(input=b"", program=program_id, step_limit=1_000_000)
+    fees = 0
+    for guest, kind in kinds.items():
+        report = harness.wait_final(requests[guest])
+        assert report["result"]["kind"] == kind and report["result"]["output"] == "0x", guest.name
+        assert report["result"]["exited"] and report["result"]["exit_code"] == 0
+        assert [claim["status"] for claim in report["claims"]] == ["finalized"]
+        assert report["games"] == []
+        fees += report["fee"]
+    received, burned = money(harness, start_block)
+    assert burned == 0 and received[harness.address(SUBMITTER)] == fees + 2 * CLAIM_BOND  # nothing lost
 
 
 def test_bad_requests_get_a_reason_and_send_nothing(harness):

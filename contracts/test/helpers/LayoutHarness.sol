@@ -25,4 +25,20 @@ contract LayoutHarness {
     {
         return InferenceLayout.isOutputOf(output, siblings, memRoot);
     }
+
+    function leafUnderRegion(bytes32 leaf, uint256 index, bytes32[23] calldata siblings)
+        external
+        pure
+        returns (bytes32)
+    {
+        return InferenceLayout.leafUnderRegion(leaf, index, siblings);
+    }
+
+    function memoryRootWithOutputRegion(bytes32 outputRoot, bytes32[4] calldata siblings)
+        external
+        pure
+        returns (bytes32)
+    {
+        return InferenceLayout.memoryRootWithOutputRegion(outputRoot, siblings);
+    }
 }

@@ -95,6 +95,9 @@ class RequestBriefOut(BaseModel):
     games: int
     exited: bool | None = Field(description="Of the final result, once there is one")
     exit_code: int | None
+    kind: str | None = Field(
+        None, description="Of the final result: output, step_limit_reached, malformed_output or output_too_large"
+    )
     predicted: int | None = Field(description="For classifiers: the final predicted class")
     embedding: bool = Field(False, description="The final result is an embedding model's vector, not a class")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -130,9 +130,13 @@ class InferenceRequestAccepted(BaseModel):
 
 class OutputOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+    kind: Literal["output", "step_limit_reached", "malformed_output", "output_too_large"] = Field(
+        description="What the result is: an output; the step limit reached; an exit whose output region is "
+        "malformed (a nonzero byte after the output) or too large (a length above the registry's cap)"
+    )
     exited: bool
     exit_code: int
-    output: str = Field(description="The output region's bytes, 0x-hex")
+    output: str = Field(description="The output's bytes, 0x-hex (empty unless the kind is output)")
     predicted: int | None = Field(None, description="For classifiers: the predicted class")
     scores: list[float] | None = Field(None, description="For classifiers: the scores (after softmax, probabilities)")
     embedding: list[float] | None = Field(

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opml.errors import NotFound
-from opml.guest import INFERENCE, SPIN, GuestProgram, built
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, GuestProgram, built
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 
-BUILTIN = (INFERENCE, SPIN)  # the default first
+# The default first; the others end with each result kind the inference program never has (a step limit, a
+# malformed output region, an output too large), so that every kind can be served through a worker.
+BUILTIN = (INFERENCE, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT)
 
 
 @dataclass(frozen=True)

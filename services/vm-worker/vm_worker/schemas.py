@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -13,6 +13,7 @@ from opml.game.remote import MAX_STEPS_PER_QUERY, ExecutionRequest
 from opml.game.trace import SIBLING_COUNT
 from opml.vm.layout import MAX_INPUT_BYTES, MAX_MODEL_BYTES
 from opml.vm.machine import StepWitness
+from opml.vm.output import REGION_HEIGHT, LeafProof, OutputProof, ResultKind
 
 from .executions import Job, Status
 from .programs import KnownProgram
@@ -143,15 +144,53 @@ class Roots(BaseModel):
         return cls(**{name: hex0x(root) for name, root in roots.items()})
 
 
+class LeafProofOut(BaseModel):
+    """A 32-byte leaf of the output region, its index there and its siblings inside the region."""
+
+    leaf: str
+    index: int
+    siblings: list[str] = Field(min_length=REGION_HEIGHT, max_length=REGION_HEIGHT, description="Bottom first")
+
+    @classmethod
+    def of(cls, proof: LeafProof) -> LeafProofOut:
+        return cls(leaf=hex0x(proof.leaf), index=proof.index, siblings=[hex0x(s) for s in proof.siblings])
+
+
+class OutputProofOut(BaseModel):
+    """The argument of the registry's finalizeMalformed: the output region's length leaf, a leaf holding a
+    nonzero byte after the output (malformed_output only), and the region's siblings in memory."""
+
+    region_siblings: list[str] = Field(min_length=SIBLING_COUNT, max_length=SIBLING_COUNT)
+    first: LeafProofOut
+    second: LeafProofOut
+
+    @classmethod
+    def of(cls, proof: OutputProof) -> OutputProofOut:
+        return cls(
+            region_siblings=[hex0x(s) for s in proof.region_siblings],
+            first=LeafProofOut.of(proof.first),
+            second=LeafProofOut.of(proof.second),
+        )
+
+
+ResultKindName = Literal[tuple(kind.label for kind in ResultKind if kind != ResultKind.NONE)]
+
+
 class ResultOut(BaseModel):
     steps: int
     exited: bool
     exit_code: int
+    kind: ResultKindName = Field(  # type: ignore[valid-type]
+        description="The registry's result kind: output, step_limit_reached, malformed_output or output_too_large"
+    )
     final_state: str = Field(description="The 190-byte state encoding")
     final_state_hash: str
-    output: str = Field(description="The output region's bytes (empty unless exited)")
+    output: str = Field(description="The output's bytes (empty unless the kind is output)")
     output_siblings: list[str] = Field(
         min_length=SIBLING_COUNT, max_length=SIBLING_COUNT, description="Nodes 19, 8, 5, 3 of the final memory"
+    )
+    output_proof: OutputProofOut | None = Field(
+        default=None, description="For malformed_output and output_too_large: the proof finalizeMalformed takes"
     )
     stdout: str
     stderr: str
@@ -172,10 +211,12 @@ class ExecutionOut(BaseModel):
                         "steps": 1953757,
                         "exited": True,
                         "exit_code": 0,
+                        "kind": "output",
                         "final_state": "0x" + "00" * 190,
                         "final_state_hash": EXAMPLE_ROOT,
                         "output": "0x00000007",
                         "output_siblings": [EXAMPLE_ROOT] * SIBLING_COUNT,
+                        "output_proof": None,
                         "stdout": "",
                         "stderr": "",
                     },
@@ -215,10 +256,12 @@ def _result(job: Job) -> ResultOut:
         steps=claim.steps,
         exited=claim.exited,
         exit_code=claim.state.exit_code,
+        kind=claim.kind.label,
         final_state=hex0x(claim.state_data),
         final_state_hash=hex0x(claim.hash),
         output=hex0x(claim.output),
         output_siblings=[hex0x(sibling) for sibling in claim.siblings],
+        output_proof=None if claim.proof is None else OutputProofOut.of(claim.proof),
         stdout=result.stdout.decode(errors="replace"),
         stderr=result.stderr.decode(errors="replace"),
     )

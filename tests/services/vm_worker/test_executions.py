@@ -12,7 +12,7 @@ import pytest
 from opml.game.dissection import interior_points
 from opml.game.remote import execution_id
 from opml.game.trace import LocalTrace
-from opml.guest import INFERENCE, SPIN, built
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.models.formats import Prediction
 from opml.models.reference import predict
 from opml.vm.elf import Program
@@ -41,6 +41,7 @@ def test_the_seed_model_predicts_7_bit_identical_to_the_reference_and_the_local_
     result = seed_execution["result"]
     assert seed_execution["status"] == "done" and seed_execution["error"] is None
     assert result["exited"] and result["exit_code"] == 0
+    assert result["kind"] == "output" and result["output_proof"] is None
     output = unhex(result["output"])
     assert output == predict(seed_model, seed_input).to_bytes()
     assert Prediction.from_bytes(output).predicted == 7
@@ -99,8 +100,23 @@ def test_the_golden_image_is_the_initial_state(worker, seed_execution, local_see
     assert golden["roots"] == seed_execution["roots"]
 
 
+@pytest.mark.parametrize(
+    ("guest", "kind"), [(MALFORMED_OUTPUT, "malformed_output"), (LARGE_OUTPUT, "output_too_large")]
+)
+def test_an_output_region_with_no_output_comes_with_its_kind_and_proof(worker, guest, kind):
+    program = Program.from_file(built(guest.name))
+    local = LocalTrace(Execution(program), 1_000_000).final_claim()
+    root = Execution(program).region_roots()["program"]
+    response = httpx.post(f"{worker}/executions", json=spin_request(root, 1_000_000))
+    assert response.status_code == 201, response.text
+    result = response.json()["result"]
+    assert result["kind"] == kind and result["exited"] and result["output"] == "0x"
+    assert local.proof is not None and result["output_proof"] == local.proof.to_json()
+
+
 def test_programs_are_listed_with_their_roots_and_entries(worker, spin_root):
     programs = {p["name"]: p for p in httpx.get(f"{worker}/programs").json()}
+    assert {MALFORMED_OUTPUT.name, LARGE_OUTPUT.name} <= set(programs)
     inference = Program.from_file(built(INFERENCE.name))
     assert programs[INFERENCE.name]["default"] and not programs[SPIN.name]["default"]
     assert programs[INFERENCE.name]["root"] == hex0x(Execution(inference).region_roots()["program"])
@@ -129,6 +145,7 @@ def test_a_program_that_never_exits_ends_at_its_step_limit(worker, spin_root):
     local = LocalTrace(Execution(Program.from_file(built(SPIN.name))), limit)
     claim = local.final_claim()
     assert not result["exited"] and result["steps"] == limit and result["output"] == "0x"
+    assert result["kind"] == "step_limit_reached" and result["output_proof"] is None
     assert result["output_siblings"] == ZERO_SIBLINGS
     assert unhex(result["final_state"]) == claim.state_data
     states = httpx.post(f"{worker}/executions/{execution['id']}/states", json={"steps": [limit // 2, limit]}).json()

@@ -9,11 +9,12 @@ from opml.game import dissection
 from opml.game.remote import ExecutionRequest, RemoteTrace, create_execution
 from opml.game.solver import Solver
 from opml.game.trace import LocalTrace
-from opml.guest import INFERENCE, SPIN, built
+from opml.guest import INFERENCE, MALFORMED_OUTPUT, SPIN, built
 from opml.service.clients import ServiceClient
 from opml.service.testing import free_port
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
+from opml.vm.output import ResultKind
 
 from .conftest import running_worker
 
@@ -75,6 +76,16 @@ def test_a_step_limited_run_and_a_long_one_through_the_helper(tmp_path):
         assert created["status"] == "done" and created["result"]["steps"] == limit
         remote = RemoteTrace(client, created["id"])
         assert remote.final_claim() == LocalTrace(Execution(spin), limit).final_claim()
+
+
+def test_a_malformed_output_region_comes_back_with_its_kind_and_proof(worker):
+    """So an agent that computes on a worker can finalize every kind (finalizeMalformed needs the proof)."""
+    program = Program.from_file(built(MALFORMED_OUTPUT.name))
+    root = Execution(program).region_roots()["program"]
+    remote = RemoteTrace(worker, ExecutionRequest(step_limit=1_000_000, program_root=root))
+    claim = remote.final_claim()
+    assert claim == LocalTrace(Execution(program), 1_000_000).final_claim()
+    assert claim.kind == ResultKind.MALFORMED_OUTPUT and claim.proof is not None
 
 
 def test_the_golden_image_is_known_before_the_run_ends(tmp_path):
