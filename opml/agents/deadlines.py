@@ -97,23 +97,21 @@ def probe_move_seconds(probes: list, samples: int = 3) -> float:
 
 
 def block_interval(w3, blocks: int = 8) -> float:
-    """Seconds a transaction waits for its block: the mean interval of the last blocks, 0 on a chain that
-    mines a block per transaction (whose blocks come at any time)."""
+    """Seconds a transaction waits for its block: the mean interval of the last blocks, if blocks come at that
+    pace on their own; 0 on a chain that mines a block per transaction (anvil and Hardhat by default), whose
+    block times say nothing about a wait. Watches the head for one interval to tell them apart."""
     head = w3.eth.get_block("latest")
-    if head["number"] < 2:
-        return 0.0
     first = w3.eth.get_block(max(0, head["number"] - blocks))
     count = head["number"] - first["number"]
     interval = (head["timestamp"] - first["timestamp"]) / count if count else 0.0
-    # automining dev chains have blocks as far apart as their transactions: not a block time
-    return interval if interval >= 1 and _regular(w3, head["number"], count) else 0.0
-
-
-def _regular(w3, head: int, count: int) -> bool:
-    """Whether the last blocks came at a steady pace (a block time), not whenever a transaction came."""
-    stamps = [w3.eth.get_block(number)["timestamp"] for number in range(head - count, head + 1)]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    return bool(gaps) and max(gaps) - min(gaps) <= 1 and min(gaps) >= 1
+    if interval < 1:
+        return 0.0
+    deadline = time.monotonic() + interval + 0.5
+    while time.monotonic() < deadline:
+        if w3.eth.block_number > head["number"]:
+            return interval  # a block came without a transaction of ours: the chain has a block time
+        time.sleep(0.1)
+    return 0.0
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,9 @@ def test_a_challenger_that_disputes_honest_claims_loses(chain, database, traces)
     liar = make(ChallengerAgent, chain, 4, database, traces, solvers=ChallengerFaults(dispute_honest=True).solvers())
     request_id = request(chain)
     with Running(submitter, liar):
-        wait_for(lambda: registry.count("game") > 0 and not registry.game(1).active, patience(registry), "the game's end")
+        wait_for(
+            lambda: registry.count("game") > 0 and not registry.game(1).active, patience(registry), "the game's end"
+        )
         wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
     assert registry.game(1).status == GameStatus.DEFENDER_WON
     assert final_claim_of(registry, request_id).claimant == submitter.address
@@ -223,14 +225,16 @@ def test_a_program_that_writes_no_valid_output_ends_with_its_kind(chain, databas
     program_id = register_program(registry, owner, program_image(Program.from_file(built(guest.name))))
     submitter = make(SubmitterAgent, chain, 1, database, traces)
     challenger = make(ChallengerAgent, chain, 2, database, traces)
-    disputer = make(ChallengerAgent, chain, 4, database, traces, faults=ChallengerFaults(dispute_honest=True))
+    disputer = make(
+        ChallengerAgent, chain, 4, database, traces, solvers=ChallengerFaults(dispute_honest=True).solvers()
+    )
     owner.send(registry.request_inference(program_id, deployment.model_id, b"", STEP_LIMIT), value=10**15)
     request_id = registry.count("request")
     with Running(submitter, challenger, disputer):
-        wait_for(lambda: final_claim_of(registry, request_id) is not None, 60, "finality")
+        wait_for(lambda: final_claim_of(registry, request_id) is not None, patience(registry), "finality")
         claim_id = registry.request(request_id).final_claim
         wait_for(
-            lambda: getattr(challenger.store.work(f"claim:{claim_id}"), "state", None) == "honest", 10, "a verdict"
+            lambda: getattr(challenger.store.work(WorkKey.claim(claim_id)), "state", None) == "honest", 10, "a verdict"
         )
     result = registry.result(request_id)
     assert result is not None and result.kind == kind and result.exit_code == 0

@@ -27,9 +27,11 @@ def test_a_lie_is_disputed_and_loses_on_hardhat(hardhat):
         hardhat, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_FAULT_LIE_FROM_STEP": "500000"})
     ):
         request_id = hardhat.request()
-        (game,) = hardhat.wait_games_over(request_id, 1)
+        games = hardhat.wait_games_over(request_id, 2)  # the challenger's and the honest submitter's
         report = hardhat.wait_final(request_id)
-    dispute = hardhat.dispute(game["id"])
-    assert dispute["status"] == "challenger_won" and dispute["lo"] == 500_000 - 1
+    assert {game["challenger"] for game in games} == {hardhat.address(SUBMITTER), hardhat.address(CHALLENGER)}
+    for game in games:
+        dispute = hardhat.dispute(game["id"])
+        assert dispute["status"] == "challenger_won" and dispute["lo"] == 500_000 - 1
     assert claims_by(report, hardhat.address(3))[0]["status"] == "rejected"
     assert claims_by(report, hardhat.address(SUBMITTER))[0]["status"] == "finalized"
