@@ -72,6 +72,7 @@ class ServiceProcess:
     def __init__(self, name: str, module: str, env: dict[str, str], url: str, echo: bool):
         self.name = name
         self.url = url
+        self.module, self.env, self.echo = module, env, echo  # how to start it again
         self.lines: deque[str] = deque(maxlen=2_000)
         self.process = track(  # stopped when this process ends, and guarded: it ends even if this one is killed
             subprocess.Popen(
@@ -137,12 +138,53 @@ class ServiceProcess:
             self.process.wait()
 
 
+RESTART_BACKOFF = (1.0, 30.0)  # seconds before a crashed service is started again: first, then at most (doubling)
+
+
 class Stack:
     def __init__(self, config: StackConfig = StackConfig()):
         self.config = config
         self.node: Anvil | Hardhat | None = None
         self.deployment: Deployment | None = None
         self.services: dict[str, ServiceProcess] = {}
+        self.restarts: dict[str, int] = {}  # by service name: how often the supervisor started it again
+        self._supervising = threading.Event()
+
+    # --- keeping services up ---------------------------------------------------------------------------
+
+    def supervise(self, on_restart: Callable[[str, int], None] | None = None) -> None:
+        """Start every service that exits again, after a pause that doubles while it keeps crashing (1 s, then up
+        to 30 s; back to 1 s once it has run a minute), as compose's `restart: unless-stopped` does. The exited
+        process is reaped at once. For `opml up` and the main job; tests that kill services start them again
+        themselves."""
+        self._supervising.set()
+        threading.Thread(target=self._supervise, args=(on_restart,), name="supervisor", daemon=True).start()
+
+    def _supervise(self, on_restart) -> None:
+        pause: dict[str, float] = {}
+        down_since: dict[str, float] = {}
+        started_at = {name: time.monotonic() for name in self.services}
+        while self._supervising.is_set():
+            for name, service in list(self.services.items()):
+                if service.alive():  # poll() reaps a dead child: no zombie while it waits to be restarted
+                    if time.monotonic() - started_at.get(name, 0) > 60:
+                        pause.pop(name, None)
+                    continue
+                now = time.monotonic()
+                down_since.setdefault(name, now)
+                wait = pause.get(name, RESTART_BACKOFF[0])
+                if now - down_since[name] < wait:
+                    continue
+                if not self._supervising.is_set():
+                    return
+                self.services[name] = ServiceProcess(name, service.module, service.env, service.url, service.echo)
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                pause[name] = min(wait * 2, RESTART_BACKOFF[1])
+                started_at[name] = time.monotonic()
+                down_since.pop(name, None)
+                if on_restart is not None:
+                    on_restart(name, service.process.returncode)
+            time.sleep(0.2)
 
     # --- the pieces ----------------------------------------------------------------------------------
 
@@ -235,6 +277,7 @@ class Stack:
         return pids
 
     def stop(self) -> None:
+        self._supervising.clear()
         for service in reversed(list(self.services.values())):
             service.stop()
         if self.node is not None:

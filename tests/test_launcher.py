@@ -40,7 +40,26 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_opml_up_starts_everything_and_leaves_nothing_behind(tmp_path):
+def service_pid(parent: int, module: str) -> int:
+    """The process running `python -m module` below `parent`."""
+    for pid in descendants(parent):
+        try:
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-m" in command and command[command.index(b"-m") + 1] == module.encode():
+            return pid
+    raise AssertionError(f"no {module} process below {parent}")
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_opml_up_starts_everything_restarts_what_crashes_and_leaves_nothing_behind(tmp_path):
     data = tmp_path / "var"
     (data / "leftover").mkdir(parents=True)  # a clean start removes what an earlier run left
     up = subprocess.Popen([sys.executable, "-m", "opml.cli", "up", "--data-dir", str(data), "--quiet", "--free-ports"],
@@ -57,10 +76,20 @@ def test_opml_up_starts_everything_and_leaves_nothing_behind(tmp_path):
                 urls[match[1]] = match[2]
         assert len(urls) == 4, "".join(lines)
         for name, url in urls.items():
-            ready = httpx.get(f"{url}/readyz", timeout=10)
-            assert ready.status_code == 200 and ready.json()["ready"], name
+            ready_now = httpx.get(f"{url}/readyz", timeout=10)
+            assert ready_now.status_code == 200 and ready_now.json()["ready"], name
         assert not (data / "leftover").exists()
         assert (data / "deployment.json").exists()
+
+        # a crash: the challenger is reaped at once (no zombie) and started again on its port
+        crashed = service_pid(up.pid, "challenger")
+        os.kill(crashed, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (ready(urls["challenger"]) and alive(service_pid(up.pid, "challenger"))
+                                                   and service_pid(up.pid, "challenger") != crashed):  # fmt: skip
+            time.sleep(0.5)
+        assert ready(urls["challenger"]) and service_pid(up.pid, "challenger") != crashed
+        assert not (Path("/proc") / str(crashed)).exists()  # reaped, not left defunct
         started = descendants(up.pid)
         assert len(started) >= 5  # anvil and four services (and their children)
     finally:

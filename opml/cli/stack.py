@@ -11,6 +11,8 @@ import typer
 
 from .common import console, user_errors
 
+LIAR_ENV = {"SUBMITTER_DEV_ACCOUNT": "3", "SUBMITTER_FAULT_LIE": "states"}
+
 
 def up(
     data_dir: Path = typer.Option(Path("var"), help="Where the deployment, databases and stores go."),
@@ -22,8 +24,15 @@ def up(
         help="Deploy for all-MiniLM-L6-v2: requests of up to 2^34 steps, with a challenge window (about 2.5 "
         "min) and clocks sized for such runs (docs/models.md).",
     ),
+    liar: bool = typer.Option(
+        False,
+        help="Also run a lying submitter (dev account 3, a demo's fault: its states are made up from --lie-from-step "
+        "of every request it serves): the challenger disputes its claims and takes its bond.",
+    ),
+    lie_from_step: int = typer.Option(977_000, help="With --liar: the first step whose state the liar makes up."),
 ) -> None:
-    """Start anvil, deploy, start every service, wait for them to be ready, and run until Ctrl-C."""
+    """Start anvil, deploy, start every service, wait for them to be ready, and run until Ctrl-C; a service that
+    exits is started again (after 1 s, doubling up to 30 s while it keeps crashing)."""
     from ..chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
     from ..stack import Stack, StackConfig
 
@@ -41,6 +50,11 @@ def up(
     with user_errors():
         try:
             stack.start()
+            if liar:
+                stack.start_service("liar", "submitter", LIAR_ENV | {"SUBMITTER_FAULT_LIE_FROM_STEP": str(lie_from_step)})
+            stack.supervise(
+                lambda name, code: console.print(f"[yellow]{name} exited ({code}): started again[/yellow]")
+            )
             console.print(f"[green]ready[/green]: chain {stack.rpc_url}, deployment {stack.deployment_path}")
             for name, service in stack.services.items():
                 console.print(f"  {name:<11} {service.url}/docs")
