@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import BadInput
 from ..vm import layout as L
 from ..vm.machine import length_prefixed
-from ..vm.merkle import content_root
+from ..vm.merkle import content_root, hash_pair
 
 KIND_F32 = 0
 KIND_I32 = 1
@@ -39,6 +39,8 @@ FLOAT_EXPONENT_BITS = 0x7F800000
 FLOAT_FRACTION_BITS = 0x007FFFFF
 VALUE_REGION = L.OUTPUT  # any 2^28-byte region holding a u32 length and a value: output, operands, input
 MAX_VALUE_BYTES = VALUE_REGION.size - L.LENGTH_PREFIX_BYTES
+LEAF_BYTES = 32
+REGION_HEIGHT = VALUE_REGION.size_bits - 5  # 23 levels of 32-byte leaves under a value root
 
 ELEMENT_DTYPES = {KIND_F32: np.dtype(">f4"), KIND_I32: np.dtype(">i4")}
 
@@ -128,3 +130,27 @@ def value_root(value: bytes) -> bytes:
     if len(value) > MAX_VALUE_BYTES:
         raise ValueFormatError(f"a value of {len(value)} bytes does not fit in its region")
     return content_root(length_prefixed(value), VALUE_REGION.size_bits)
+
+
+def first_leaf_proof(value: bytes) -> tuple[bytes, list[bytes]]:
+    """The first 32-byte leaf of the value's region (it holds the value's u32 length) and its REGION_HEIGHT
+    siblings up to the value root, bottom first: how a claim shows its output's length under the value root
+    (docs/two-phase.md, "Results of graph claims"). The sibling of height h is the root of the region's
+    bytes [32 * 2^h, 32 * 2^(h + 1))."""
+    if len(value) > MAX_VALUE_BYTES:
+        raise ValueFormatError(f"a value of {len(value)} bytes does not fit in its region")
+    content = length_prefixed(value)
+    leaf = content[:LEAF_BYTES].ljust(LEAF_BYTES, b"\0")
+    siblings = [
+        content_root(content[LEAF_BYTES << height : LEAF_BYTES << (height + 1)], height + 5)
+        for height in range(REGION_HEIGHT)
+    ]
+    return leaf, siblings
+
+
+def root_from_first_leaf(leaf: bytes, siblings: list[bytes]) -> bytes:
+    """The value root a first leaf and its siblings give (the leaf is the leftmost at every height)."""
+    node = leaf
+    for sibling in siblings:
+        node = hash_pair(node, sibling)
+    return node

@@ -3,11 +3,14 @@ slot i + 1, and S_0 from the input alone."""
 
 import random
 
+import numpy as np
 import pytest
 
 from opml.errors import BadInput
+from opml.graph.native import evaluate
 from opml.graph.tree import EMPTY_SLOT, VALUE_TREE_DEPTH, ValueTree, input_state, root_from_siblings
 from opml.graph.values import value_root
+from opml.models.formats import Graph, InputType, Node, Op
 from opml.vm.merkle import ZERO_HASHES, hash_pair, keccak256
 
 
@@ -78,3 +81,24 @@ def test_bad_trees_and_slots_are_refused():
         tree.siblings(1 << 20, 2)
     with pytest.raises(BadInput):
         root_from_siblings(0, EMPTY_SLOT, [EMPTY_SLOT] * 19)
+
+
+def test_a_runs_openings_for_the_link_and_for_finalize():
+    """Node 2 of x -> relu -> transpose -> matmul(relu, transpose) reads slots 1 and 2."""
+    graph = Graph(
+        InputType.F32, (2, 3), [], [Node(Op.RELU, [0]), Node(Op.TRANSPOSE, [1], [], [1, 0]), Node(Op.MATMUL, [1, 2])]
+    )
+    run = evaluate(graph, np.arange(6, dtype=">f4").tobytes())
+    for node in range(3):
+        link = run.link_openings(node)
+        state = run.state(node)
+        assert [opening.slot for opening in link.operands] == graph.nodes[node].inputs
+        for opening in [*link.operands, link.input]:
+            assert opening.root == run.roots[opening.slot]
+            assert root_from_siblings(opening.slot, opening.root, opening.siblings) == state
+        assert link.output.slot == node + 1 and link.output.root == run.roots[node + 1]
+        assert root_from_siblings(node + 1, EMPTY_SLOT, link.output.siblings) == state
+        assert root_from_siblings(node + 1, link.output.root, link.output.siblings) == run.state(node + 1)
+    output = run.output_opening()
+    assert output.root == value_root(run.output)
+    assert root_from_siblings(3, output.root, output.siblings) == run.final_state

@@ -14,6 +14,8 @@ from opml.graph.values import (
     ValueFormatError,
     canonical,
     decode_value,
+    first_leaf_proof,
+    root_from_first_leaf,
     encode_value,
     value_root,
 )
@@ -102,3 +104,11 @@ def test_content_root_of_nothing_is_the_empty_region():
     assert content_root(b"\1", 5) != ZERO_HASHES[0]
     with pytest.raises(ValueError):
         content_root(bytes(33), 5)
+
+
+@pytest.mark.parametrize("size", [0, 5, 28, 29, 100, 5000, 70_001])
+def test_the_first_leaf_and_its_siblings_give_the_value_root(size):
+    value = RNG.integers(0, 256, size, dtype=np.uint8).tobytes()
+    leaf, siblings = first_leaf_proof(value)
+    assert len(siblings) == 23 and leaf[:4] == size.to_bytes(4, "big")
+    assert root_from_first_leaf(leaf, siblings) == value_root(value)
