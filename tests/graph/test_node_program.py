@@ -10,6 +10,7 @@ op values of the shapes each case names (through placeholder nodes) rather than 
 
 from __future__ import annotations
 
+import random
 import struct
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ from opml.models.formats import (
 from opml.models.reference import run as reference_run
 from opml.models.training import SmallCNN, with_softmax
 
+from ..models.test_errors import mutations
 from .conftest import run_node_in_vm, vm_equals_native
 
 # Zeros of both signs, subnormals, huge and tiny magnitudes, the limits of exp, infinities, and NaNs of
@@ -296,6 +298,24 @@ def test_other_shapes_an_op_cannot_take_are_bad_operands(node_elf):
     for shape in [(4, 4), (2, 4, 4), (1, 2, 2)]:
         operands = [(1, value_of(shape))]
         assert vm_equals_native(node_elf, conv.to_bytes(), bytes(64), 1, 2, operands).exit_code == EXIT_BAD_OPERAND
+
+
+def test_mutated_operands_and_models_end_the_same_way_in_the_vm_and_natively(node_elf, honest):
+    """Operands and the model with a word replaced, cut short or extended (tests/models/test_errors.py's
+    mutations): the node program and its native twin agree on every one, and never crash."""
+    graph, input, run = honest
+    model = graph.to_bytes()
+    rng = random.Random(33)
+    codes = set()
+    for position in range(2):  # node 2's operands: slots 1 and 2
+        operand = run.values[position + 1]
+        for mutated in mutations(operand, rng, 25, header_words=len(operand) // 4):
+            operands = run.operands(2)
+            operands[position] = (operands[position][0], mutated)
+            codes.add(vm_equals_native(node_elf, model, input, 2, 3, operands).exit_code)
+    for mutated in mutations(model, rng, 25, header_words=len(model) // 4):
+        codes.add(vm_equals_native(node_elf, mutated, input, 2, 3, run.operands(2)).exit_code)
+    assert {0, EXIT_BAD_OPERAND} <= codes, codes
 
 
 def test_a_model_that_does_not_parse_fails_first(node_elf, honest):
