@@ -133,6 +133,8 @@ def node_program(
     if slots != list(inputs):
         return NodeOutcome(EXIT_WRONG_OPERANDS, message=f"node {node} reads slots {inputs}, not {slots}")
     try:
+        # In region order; a node reading one value twice has it in two regions, and the later is used, as
+        # in the guest (a link proves both against the same slot, so they are equal there).
         by_slot = {slot: decode_operand(graph, slot, data) for slot, data in operands}
         value = compute_node(graph, node, [by_slot[slot] for slot in inputs])
     except NodeRefused as refused:
