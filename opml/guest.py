@@ -64,6 +64,15 @@ INFERENCE = GuestProgram(
     "inference/inference",
     tuple(f"inference/{name}.c" for name in ("main", "reader", "seed_model", "graph_model", "ops", "dot", "mathf")),
 )
+# One node of a graph model, on operands proven by the linked two-phase game (docs/two-phase.md): the
+# inference program's parsing and kernels (node_ops.c compiles ops.c in), its own checks and value output.
+NODE = GuestProgram(
+    "inference/node",
+    tuple(
+        f"inference/{name}.c"
+        for name in ("node_main", "node_ops", "reader", "seed_model", "graph_model", "dot", "mathf")
+    ),
+)
 # One op of an LLM's forward pass on the OPLM model in the model region (opml/models/llm/node.py).
 LLM_NODE = GuestProgram(
     "inference/llm_node",
@@ -74,7 +83,7 @@ LLM_NODE = GuestProgram(
 # Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
 # (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).
 FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c", "inference/dot.c"))
-ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, LLM_NODE)
+ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, NODE, LLM_NODE)
 
 
 class BuildError(RuntimeError):

@@ -92,6 +92,12 @@ struct graph {
     struct node nodes[MAX_NODES];
 };
 
+/* A value of the graph while it runs: its shape and its elements (float32). */
+struct value {
+    struct shape shape;
+    const float *data;
+};
+
 /* Bounds-checked big-endian reader over the model bytes. */
 struct reader {
     const uint8_t *data;

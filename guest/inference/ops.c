@@ -6,11 +6,6 @@
 
 #define NEGATIVE_INFINITY_BITS 0xff800000u
 
-struct value {
-    struct shape shape;
-    const float *data;
-};
-
 static uint32_t elements(const struct value *v) { return shape_elements(&v->shape); }
 
 static float *allocate(uint32_t count) { return (float *)opml_alloc((size_t)count * sizeof(float)); }

@@ -15,6 +15,14 @@
 #define OPML_MAX_OUTPUT_BYTES 0x10000u
 #define OPML_MAX_MODEL_BYTES (0x40000000u - 4u)
 
+/* A node run of a graph model (docs/two-phase.md) adds a node header and up to four operand regions,
+ * each 2^28 bytes holding a u32 length then bytes, and starts its heap at 0xC0000000. */
+#define OPML_NODE_HEADER_ADDR 0x30000000u
+#define OPML_OPERANDS_ADDR 0x80000000u
+#define OPML_REGION_BYTES 0x10000000u
+#define OPML_MAX_OPERANDS 4u
+#define OPML_MAX_REGION_DATA_BYTES (OPML_REGION_BYTES - 4u)
+
 #define SYS_EXIT 4001
 #define SYS_WRITE 4004
 #define SYS_BRK 4045

@@ -5,6 +5,9 @@
     execution.state_at(1234).hash            # state at any step
     execution.proof_at(1234)                 # witness for the on-chain step
 
+    Execution.node_run(node_program, model=..., input=..., node=i, node_count=n, operands=[(slot, value)])
+                                             # the linked two-phase game's run of one node (docs/two-phase.md)
+
 `run` keeps a snapshot every `snapshot_interval` steps (registers plus a page
 mapping; pages are shared copy-on-write), so a query at step n re-executes at most
 `snapshot_interval` steps and re-hashes only the pages those steps wrote.
@@ -29,7 +32,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +42,7 @@ from . import layout as L
 from .elf import Program
 from .machine import Machine, StepWitness
 from .merkle import UpperTree
+from .node_run import NodeHeader
 from .output import OutputProof, OutputReading, output_proof, read_output
 from .semantics import N_PAGES
 from .state import State
@@ -129,10 +133,14 @@ class Execution:
         model: bytes = b"",
         input: bytes = b"",
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        *,
+        machine: Machine | None = None,
     ):
+        """An inference run of `program` on this model and input, or, given `machine`, a run from that
+        machine as booted (a node run: `node_run`)."""
         self.program = program
         self.snapshot_interval = snapshot_interval
-        self.machine = Machine.boot(program, model=model, input=input)
+        self.machine = machine if machine is not None else Machine.boot(program, model=model, input=input)
         self.initial_state = self.machine.state()
         # Step 0's page table: every snapshot's mapping is this with its own pages in place.
         self._base_table = self.machine.memory.page_table.copy()
@@ -145,6 +153,29 @@ class Execution:
         self._take_snapshot(tree=self.machine.memory.upper.copy())
         self._lock = threading.RLock()
         self.result: RunResult | None = None
+
+    @classmethod
+    def node_run(
+        cls,
+        program: Program,
+        *,
+        model: bytes,
+        input: bytes,
+        node: int,
+        node_count: int,
+        operands: Sequence[tuple[int, bytes]],
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+    ) -> Execution:
+        """The VM run of the node program for node `node` of a graph of `node_count` nodes (docs/two-phase.md,
+        "The link"): `operands` are (slot, value bytes) in the order of the header's slots; slot 0's bytes are
+        the request's input. Its start state's hash is `opml.vm.node_run.node_start_state_hash` of its roots,
+        and everything an inference run's Execution answers (run, state_at, proof_at, output_siblings, saved
+        runs) works the same on it; its output is the node's value."""
+        header = NodeHeader(node, node_count, tuple(slot for slot, _ in operands))
+        machine = Machine.boot_node(
+            program, model=model, input=input, header=header.to_bytes(), operands=[value for _, value in operands]
+        )
+        return cls(program, snapshot_interval=snapshot_interval, machine=machine)
 
     # --- regions of the initial state (the golden image) -------------------------------
 

@@ -118,3 +118,24 @@ def keccak256_pair(left: bytes, right: bytes) -> bytes:
         np.empty(25, dtype=np.uint64),
     )
     return node_bytes(out)
+
+
+@njit(cache=True, nogil=True)
+def subtree_root(leaves, height):
+    """Root of a subtree of 2^height leaves whose first len(leaves) leaves are `leaves` (4 lanes each)
+    and the rest zero: each level hashes the nodes it has, pairing an odd last one with the zero hash
+    of its height, so only the written part of a region is hashed."""
+    level = leaves
+    zero = np.zeros(4, dtype=np.uint64)
+    next_zero = np.empty(4, dtype=np.uint64)
+    lanes = np.empty(25, dtype=np.uint64)
+    for _ in range(height):
+        count = level.shape[0]
+        parents = np.empty(((count + 1) // 2, 4), dtype=np.uint64)
+        for k in range(parents.shape[0]):
+            right = level[2 * k + 1] if 2 * k + 1 < count else zero
+            hash_node_pair(level[2 * k], right, parents[k], lanes)
+        hash_node_pair(zero, zero, next_zero, lanes)
+        zero[:] = next_zero
+        level = parents
+    return level[0].copy()

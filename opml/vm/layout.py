@@ -74,6 +74,19 @@ HEAP_START = HEAP_AND_STACK.start
 HEAP_LIMIT = 0xF000_0000
 STACK_TOP = 0xFFFF_0000
 
+# --- The node run of a graph model (docs/two-phase.md, "The link") ------------------
+# The same program, input, output and model regions as an inference run; the spare region holds the
+# node header, and the upper half of memory is four operand regions then a 2^30-byte heap + stack, so
+# the registry computes the start state's memory root from region roots (opml/vm/node_run.py).
+
+NODE_HEADER = Region("node header", 0x3000_0000, 28)
+MAX_OPERANDS = 4
+OPERANDS = tuple(Region(f"operand {j}", 0x8000_0000 + (j << 28), 28) for j in range(MAX_OPERANDS))
+NODE_HEAP_AND_STACK = Region("node heap+stack", 0xC000_0000, 30)
+NODE_HEAP_START = NODE_HEAP_AND_STACK.start
+# The header, operand and output regions hold a u32 length then bytes, like the input region.
+MAX_REGION_DATA_BYTES = OPERANDS[0].size - LENGTH_PREFIX_BYTES
+
 # --- Syscalls (MIPS o32 numbers) ---------------------------------------------------
 
 # Registers by their o32 names, where the VM gives them a meaning (MIPS.sol names them alike).

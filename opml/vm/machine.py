@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +55,20 @@ def length_prefixed(data: bytes) -> bytes:
     return len(data).to_bytes(L.LENGTH_PREFIX_BYTES, "big") + data
 
 
+def _program_input_and_model(program: Program, model: bytes, input: bytes) -> PagedMemory:
+    """Memory holding the program's segments, the input and the model in their regions."""
+    if len(input) > L.MAX_INPUT_BYTES:
+        raise InputError(f"input is {len(input)} bytes; the input region holds at most {L.MAX_INPUT_BYTES}")
+    if len(model) > L.MAX_MODEL_BYTES:
+        raise InputError(f"model is {len(model)} bytes; the model region holds at most {L.MAX_MODEL_BYTES}")
+    memory = PagedMemory()
+    for segment in program.segments:
+        memory.write(segment.address, segment.data)
+    memory.write(L.INPUT.start, length_prefixed(input))
+    memory.write(L.MODEL.start, length_prefixed(model))
+    return memory
+
+
 class Machine:
     def __init__(self, memory: PagedMemory, registers: np.ndarray, special: np.ndarray):
         self.memory = memory
@@ -65,21 +79,38 @@ class Machine:
     @classmethod
     def boot(cls, program: Program, model: bytes = b"", input: bytes = b"") -> Machine:
         """The initial machine of an inference run (docs/vm-spec.md, "Initial state")."""
-        if len(input) > L.MAX_INPUT_BYTES:
-            raise InputError(f"input is {len(input)} bytes; the input region holds at most {L.MAX_INPUT_BYTES}")
-        if len(model) > L.MAX_MODEL_BYTES:
-            raise InputError(f"model is {len(model)} bytes; the model region holds at most {L.MAX_MODEL_BYTES}")
-        memory = PagedMemory()
-        for segment in program.segments:
-            memory.write(segment.address, segment.data)
-        memory.write(L.INPUT.start, length_prefixed(input))
-        memory.write(L.MODEL.start, length_prefixed(model))
+        return cls._started(program, _program_input_and_model(program, model, input), heap=L.HEAP_START)
+
+    @classmethod
+    def boot_node(
+        cls, program: Program, model: bytes, input: bytes, header: bytes, operands: Sequence[bytes]
+    ) -> Machine:
+        """The initial machine of a node run of a graph model (docs/two-phase.md, "The link"): an inference
+        run's regions, the node header, operand j's value in operand region j, the heap from NODE_HEAP_START."""
+        if len(header) > L.MAX_REGION_DATA_BYTES:
+            raise InputError(f"a node header of {len(header)} bytes does not fit its region")
+        if len(operands) > L.MAX_OPERANDS:
+            raise InputError(f"{len(operands)} operands; a node run has at most {L.MAX_OPERANDS}")
+        for j, value in enumerate(operands):
+            if len(value) > L.MAX_REGION_DATA_BYTES:
+                raise InputError(
+                    f"operand {j} is {len(value)} bytes; its region holds at most {L.MAX_REGION_DATA_BYTES}"
+                )
+        memory = _program_input_and_model(program, model, input)
+        memory.write(L.NODE_HEADER.start, length_prefixed(header))
+        for region, value in zip(L.OPERANDS, operands):
+            memory.write(region.start, length_prefixed(value))
+        return cls._started(program, memory, heap=L.NODE_HEAP_START)
+
+    @classmethod
+    def _started(cls, program: Program, memory: PagedMemory, heap: int) -> Machine:
+        """A machine at the program's entry with this memory: sp at STACK_TOP, the break at `heap`."""
         registers = np.zeros(32, dtype=np.int64)
         registers[L.REG_SP] = L.STACK_TOP
         special = np.zeros(S.SPECIAL_REGISTER_COUNT, dtype=np.int64)
         special[S.PC] = program.entry
         special[S.NEXT_PC] = program.entry + 4
-        special[S.HEAP] = L.HEAP_START
+        special[S.HEAP] = heap
         return cls(memory, registers, special)
 
     # --- state ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from Crypto.Hash import keccak
 
-from .keccak import node_bytes, page_tree
+from .keccak import node_bytes, page_tree, subtree_root
 from .layout import LEAF_BYTES, LEAVES_PER_PAGE, PAGE_DEPTH, TREE_DEPTH, UPPER_DEPTH
 
 PROOF_BYTES = LEAF_BYTES * (1 + TREE_DEPTH)  # leaf + one sibling per level
@@ -40,6 +40,20 @@ def zero_root(size_bytes: int) -> bytes:
     height = (size_bytes // LEAF_BYTES).bit_length() - 1
     assert LEAF_BYTES << height == size_bytes
     return ZERO_HASHES[height]
+
+
+def content_root(content: bytes, size_bits: int) -> bytes:
+    """Root of an aligned block of 2^size_bits bytes of memory that holds `content` from its start and
+    zeros after it: a region's root computed from its bytes alone (a value's root, a node header's),
+    hashing only the leaves `content` covers."""
+    height = size_bits - (LEAF_BYTES.bit_length() - 1)
+    if len(content) > 1 << size_bits:
+        raise ValueError(f"{len(content)} bytes do not fit in 2^{size_bits}")
+    if not content:
+        return ZERO_HASHES[height]
+    padded = content + bytes(-len(content) % LEAF_BYTES)
+    leaves = np.frombuffer(padded, dtype="<u8").reshape(-1, 4)  # keccak absorbs a node as 4 little-endian lanes
+    return node_bytes(subtree_root(leaves, height))
 
 
 def page_root(words: np.ndarray) -> bytes:

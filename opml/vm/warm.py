@@ -3,7 +3,7 @@
     python -m opml.vm.warm
 
 `make install` runs it after installing the virtualenv, and every image runs the same at build time. The
-kernels (`semantics.run`, keccak's `page_tree`, `hash_node_pair`, `keccak_f1600`) are `cache=True`: numba
+kernels (`semantics.run`, keccak's `page_tree`, `subtree_root`, `hash_node_pair`, `keccak_f1600`) are `cache=True`: numba
 keeps what it compiled in `opml/vm/__pycache__/` beside their sources (or under `NUMBA_CACHE_DIR` when it
 is set, as in the images), keyed by the source file, and every process that imports them from the same
 files loads the machine code from there in a second or two instead of compiling it for a minute or more
@@ -28,10 +28,13 @@ def compile_kernels(program=None) -> None:
         from .elf import Program
 
         program = Program.from_file(built(INFERENCE.name))
+    from .merkle import content_root
+
     trace = LocalTrace(Execution(program), step_limit=1000)
     trace.final_claim()
     trace.state_hashes([1])
     trace.execution.proof_at(0)
+    content_root(b"a value", 28)  # keccak's subtree_root: value roots of graph runs (opml/graph)
 
 
 def cache_directory() -> str:
