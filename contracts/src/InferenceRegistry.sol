@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {InferenceLayout} from "./InferenceLayout.sol";
 import {MIPS} from "./MIPS.sol";
+import {Proofs} from "./Proofs.sol";
 import {VMState} from "./VMState.sol";
 
 /// @notice What a final result is. An exited run's output region (a big-endian u32 length L, then bytes) gives
@@ -31,7 +32,10 @@ interface IInferenceConsumer {
 ///         carries its input, a fee and a step limit. Claimants commit to a result, then reveal it with a
 ///         bond; several claims of one request may be live at once, each with its own challenge window.
 ///         Anyone may open a dispute game against a claim: k-ary dissection of the run down to one step that
-///         MIPS.sol executes, with a chess clock per side. The first claim to outlive its window with no open
+///         MIPS.sol executes, with a chess clock per side. A program registered as GraphNodes plays the linked
+///         two-phase game instead (docs/two-phase.md, Proofs.sol): its claims commit to the values of a
+///         graph run, computed natively, and a dispute narrows them to one node, linked to a VM run of the node
+///         program that is then played as above. The first claim to outlive its window with no open
 ///         game becomes the request's result, and the fee goes to whoever committed to that result first.
 ///         A challenger who proves a claim wrong gets its bond back and a refund per move it made, from the
 ///         claim's bond; the rest of that bond is burned, so a party never wins back its own lost bond and a
@@ -55,9 +59,16 @@ contract InferenceRegistry {
         uint256 moveRefund; // wei refunded per move to a challenger who proves a claim wrong
     }
 
+    /// @notice Which game a program's requests play.
+    enum ProgramKind {
+        WholeRun, // a claim is the final state of the whole run in the VM
+        GraphNodes // the node program: a claim is the root of a graph run's values (docs/two-phase.md)
+    }
+
     struct Program {
         bytes32 root; // P
         uint32 entry;
+        ProgramKind kind;
     }
 
     struct Model {
@@ -102,15 +113,6 @@ contract InferenceRegistry {
         bytes32 outputHash; // keccak256 of the output (of no bytes unless kind is Output)
     }
 
-    /// @notice The proof that an exited state's output region is malformed or too large: the region's first
-    ///         leaf (its length prefix L), and, when L <= MAX_OUTPUT_BYTES, a leaf holding a nonzero byte at a
-    ///         region offset of 4 + L or more (it may be the first leaf again).
-    struct OutputProof {
-        bytes32[4] regionSiblings; // the output region's siblings in memory (nodes 19, 8, 5 and 3)
-        InferenceLayout.LeafProof first; // leaf 0 of the output region; its index must be 0
-        InferenceLayout.LeafProof second; // ignored when L > MAX_OUTPUT_BYTES
-    }
-
     /// @notice The claim that committed first to a result of a request: it earns the fee if that result wins.
     struct Lead {
         uint64 claimId;
@@ -134,6 +136,7 @@ contract InferenceRegistry {
         address claimant;
         uint64 submittedAt;
         ClaimStatus status;
+        bool graph; // of a GraphNodes request: finalStateHash is the values' root S_n and steps the node count n
         uint64 requestId;
         uint64 steps;
         uint32 openGames;
@@ -153,10 +156,17 @@ contract InferenceRegistry {
         ChallengerWon
     }
 
+    /// @notice What a game is dissecting: a VM run's states, or (a graph claim's phase 1) a graph run's values.
+    enum Phase {
+        Run,
+        Graph
+    }
+
     struct Game {
         address challenger;
         GameStatus status;
         Turn turn;
+        Phase phase;
         uint64 claimId;
         uint64 lo; // agreed step
         uint64 hi; // disputed step
@@ -235,10 +245,8 @@ contract InferenceRegistry {
     error OutputAboveCap(uint256 length, uint256 cap);
     /// @notice The claimed state has not exited, so its output region means nothing.
     error NotExited();
-    /// @notice The first leaf of an output proof must be leaf 0, the one holding the length prefix.
-    error NotTheFirstLeaf(uint256 index);
-    /// @notice The proof shows no nonzero byte after the output: the output is well formed (use `finalize`).
-    error OutputNotMalformed(uint256 length, uint256 leafIndex);
+    /// @notice A graph claim's output of `length` bytes fits the cap: finalize it with finalizeGraph.
+    error OutputWithinCap(uint256 length, uint256 cap);
     /// @notice The claim is not live.
     error ClaimNotLive(uint256 claimId);
     /// @notice The claim's challenge window is over.
@@ -257,6 +265,10 @@ contract InferenceRegistry {
     error RequestNotFinalized(uint256 requestId);
     /// @notice The game has ended.
     error GameNotActive(uint256 gameId);
+    /// @notice The program plays the other game (WholeRun or GraphNodes) than this call is for.
+    error WrongProgramKind(uint256 requestId);
+    /// @notice A graph claim has between 1 and Proofs.MAX_NODES nodes.
+    error InvalidNodeCount(uint64 nodeCount);
     /// @notice The caller may not move in this game now.
     error NotYourTurn(uint256 gameId, address caller);
     /// @notice The move does not fit the game's interval (bisect at width <= 1, resolve at width != 1).
@@ -283,7 +295,7 @@ contract InferenceRegistry {
     // --- events ---------------------------------------------------------------------------------
 
     /// @notice A program was registered.
-    event ProgramRegistered(uint256 indexed programId, bytes32 root, uint32 entry);
+    event ProgramRegistered(uint256 indexed programId, bytes32 root, uint32 entry, ProgramKind kind);
     /// @notice A model was registered.
     event ModelRegistered(uint256 indexed modelId, bytes32 root, bytes32 fileHash, string uri);
     /// @notice An inference was requested; the input is only in this event and the transaction.
@@ -299,8 +311,7 @@ contract InferenceRegistry {
         uint64 deadline,
         address consumer
     );
-    /// @notice A claimant committed to a result of an open request:
-    ///         commitment = keccak256(abi.encode(requestId, finalStateHash, claimant)).
+    /// @notice A claimant committed to a result of an open request: see `commitmentOf`.
     event ClaimCommitted(bytes32 indexed commitment, address indexed claimant);
     /// @notice A claim was revealed with its bond. Its output is proven when it is finalized.
     event ClaimSubmitted(
@@ -337,6 +348,11 @@ contract InferenceRegistry {
     event Bisected(uint256 indexed gameId, uint64 lo, uint64 hi, bytes32[] hashes);
     /// @notice The challenger chose a segment; the game is now [lo, hi].
     event SegmentSelected(uint256 indexed gameId, uint256 segment, uint64 lo, uint64 hi);
+    /// @notice Phase 1 of a graph claim's game reached one node and the defender linked it to a run of the node
+    ///         program: the game now dissects that run, from `startStateHash` (step 0) to `finalStateHash`.
+    /// @param header The node header the run starts with: big-endian u32s node, node count, operand count and
+    ///        operand slots (docs/two-phase.md).
+    event Linked(uint256 indexed gameId, bytes header, bytes32 startStateHash, bytes32 finalStateHash, uint64 steps);
     /// @notice A game ended.
     event GameEnded(uint256 indexed gameId, GameStatus status);
     /// @notice A challenger who proved a claim wrong was refunded `amount` of the claim's bond for its
@@ -356,6 +372,8 @@ contract InferenceRegistry {
     // --- state ----------------------------------------------------------------------------------
 
     MIPS public immutable verifier;
+    /// @notice The stateless checks: region roots, output proofs, the two-phase game's values and link.
+    Proofs public immutable proofs;
     uint256 public immutable arity;
     uint256 public immutable claimBond;
     uint256 public immutable challengeBond;
@@ -385,14 +403,16 @@ contract InferenceRegistry {
     mapping(uint256 => mapping(address => uint256)) public gameOf;
     /// @notice commitment => block it was made in.
     mapping(bytes32 => uint256) public commitments;
-    /// @notice keccak256(abi.encode(requestId, finalStateHash)) => the first committed claim of that result.
+    /// @notice keccak256(abi.encode(requestId, resultId)) => the first committed claim of that result (see
+    ///         `resultIdOf`).
     mapping(bytes32 => Lead) public leadOf;
     /// @notice Credit waiting to be withdrawn.
     mapping(address => uint256) public balances;
 
-    constructor(MIPS verifier_, Parameters memory parameters) {
+    constructor(MIPS verifier_, Proofs proofs_, Parameters memory parameters) {
         _validate(parameters);
         verifier = verifier_;
+        proofs = proofs_;
         arity = parameters.arity;
         claimBond = parameters.claimBond;
         challengeBond = parameters.challengeBond;
@@ -407,12 +427,13 @@ contract InferenceRegistry {
 
     // --- registry --------------------------------------------------------------------------------
 
-    /// @notice Register a guest program by the root P of its program region and its entry point.
-    function registerProgram(bytes32 root, uint32 entry) external returns (uint256 programId) {
+    /// @notice Register a guest program by the root P of its program region, its entry point and the game its
+    ///         requests play: WholeRun for a program that runs the whole model, GraphNodes for a node program.
+    function registerProgram(bytes32 root, uint32 entry, ProgramKind kind) external returns (uint256 programId) {
         if (root == bytes32(0)) revert ZeroRoot();
         programId = ++programCount;
-        programs[programId] = Program(root, entry);
-        emit ProgramRegistered(programId, root, entry);
+        programs[programId] = Program(root, entry, kind);
+        emit ProgramRegistered(programId, root, entry, kind);
     }
 
     /// @notice Register a model by the root M of its model region, its file hash and where to fetch it.
@@ -425,7 +446,9 @@ contract InferenceRegistry {
 
     /// @notice Ask for `programId` to run `modelId` on `input` for at most `stepLimit` steps. The fee
     ///         (msg.value) goes to the claim that becomes final, or back to the requester by `cancel` if
-    ///         nobody serves the request before its deadline. The input root and start state are computed here.
+    ///         nobody serves the request before its deadline. The input root and start state are computed here:
+    ///         the VM's initial state, or for a GraphNodes program the phase-1 state S_0 holding the input. For
+    ///         a GraphNodes program, `stepLimit` bounds the node program's run of each node.
     /// @param consumer A contract to call back with the final result, or the zero address.
     function requestInference(
         uint256 programId,
@@ -441,8 +464,10 @@ contract InferenceRegistry {
         if (stepLimit == 0 || stepLimit > maxStepLimit) revert InvalidStepLimit(stepLimit, maxStepLimit);
         if (consumer != address(0) && consumer.code.length == 0) revert ConsumerHasNoCode(consumer);
         if (msg.value > type(uint128).max) revert FeeTooLarge(msg.value);
-        bytes32 start =
-            InferenceLayout.initialStateHash(program.root, InferenceLayout.regionRoot(input), modelRoot, program.entry);
+        bytes32 inputRoot = proofs.regionRoot(input);
+        bytes32 start = program.kind == ProgramKind.GraphNodes
+            ? proofs.inputState(inputRoot)
+            : proofs.runStartState(program.root, inputRoot, modelRoot, program.entry);
 
         requestId = ++requestCount;
         uint64 deadline = uint64(block.timestamp + requestTimeout);
@@ -500,16 +525,29 @@ contract InferenceRegistry {
     ///         nobody can copy it. A request that does not exist yet takes no commitment: a result computed
     ///         before a request is made cannot be committed ahead of the workers who serve that request.
     /// @param requestId The request, which must be open.
-    /// @param commitment keccak256(abi.encode(requestId, finalStateHash, claimant)); see `commitmentOf`.
+    /// @param commitment commitmentOf(requestId, resultId, claimant): the final state's hash, or for a graph claim
+    ///        graphResultIdOf(valuesRoot, nodeCount).
     function commitClaim(uint256 requestId, bytes32 commitment) external {
         _openRequest(requestId);
         if (commitments[commitment] == 0) commitments[commitment] = block.number;
         emit ClaimCommitted(commitment, msg.sender);
     }
 
-    /// @notice The commitment `claimant` makes to `finalStateHash` as the result of `requestId`.
-    function commitmentOf(uint256 requestId, bytes32 finalStateHash, address claimant) public pure returns (bytes32) {
-        return keccak256(abi.encode(requestId, finalStateHash, claimant));
+    /// @notice The commitment `claimant` makes to the result `resultId` (see `resultIdOf`) of `requestId`.
+    function commitmentOf(uint256 requestId, bytes32 resultId, address claimant) public pure returns (bytes32) {
+        return keccak256(abi.encode(requestId, resultId, claimant));
+    }
+
+    /// @notice What a claim says the result is: its final state, whose hash includes its step count; for a
+    ///         graph claim, the root of its values together with its node count (see `graphResultIdOf`).
+    function resultIdOf(bytes32 finalStateHash, uint64 steps, bool isGraph) public pure returns (bytes32) {
+        return isGraph ? graphResultIdOf(finalStateHash, steps) : finalStateHash;
+    }
+
+    /// @notice A graph claim's result: its values' root and its node count, so a claim of the same values with
+    ///         fewer nodes (an intermediate value posed as the output) is another result.
+    function graphResultIdOf(bytes32 valuesRoot, uint64 nodeCount) public pure returns (bytes32) {
+        return keccak256(abi.encode(valuesRoot, nodeCount));
     }
 
     /// @notice Second half of a claim: reveal the final state, with the claim bond (msg.value == claimBond),
@@ -517,31 +555,24 @@ contract InferenceRegistry {
     /// @param stateData The encoded final state: exited with any exit code, or not exited at exactly the
     ///        request's step limit.
     function submitClaim(uint256 requestId, bytes calldata stateData) external payable returns (uint256 claimId) {
-        Request storage request = _openRequest(requestId);
-        if (msg.value != claimBond) revert WrongPayment(claimBond, msg.value);
+        Request storage request = _claimableRequest(requestId, ProgramKind.WholeRun);
         (, uint8 exitCode, bool exited, uint64 steps) = VMState.summarize(stateData);
         _checkFinal(exited, steps, request.stepLimit);
-        bytes32 finalStateHash = keccak256(stateData);
-        uint256 committedAt = _useCommitment(requestId, finalStateHash);
+        claimId = _addClaim(requestId, request, keccak256(stateData), steps, false);
+        emit ClaimSubmitted(requestId, claimId, msg.sender, keccak256(stateData), steps, exited, exitCode);
+    }
 
-        claimId = ++claimCount;
-        claims[claimId] = Claim({
-            claimant: msg.sender,
-            submittedAt: uint64(block.timestamp),
-            status: ClaimStatus.Live,
-            requestId: uint64(requestId),
-            steps: steps,
-            openGames: 0,
-            refunded: 0,
-            finalStateHash: finalStateHash
-        });
-        request.liveClaims += 1;
-        request.lastClaimAt = uint40(block.timestamp);
-        Lead storage lead = leadOf[_resultKey(requestId, finalStateHash)];
-        if (lead.claimId == 0 || committedAt < lead.committedAt) {
-            (lead.claimId, lead.committedAt) = (uint64(claimId), uint64(committedAt));
-        }
-        emit ClaimSubmitted(requestId, claimId, msg.sender, finalStateHash, steps, exited, exitCode);
+    /// @notice `submitClaim` for a GraphNodes request: the root S_n of the run's values and its node count n
+    ///         (docs/two-phase.md), with the claim bond, in a later block than the commitment.
+    function submitGraphClaim(uint256 requestId, bytes32 valuesRoot, uint64 nodeCount)
+        external
+        payable
+        returns (uint256 claimId)
+    {
+        Request storage request = _claimableRequest(requestId, ProgramKind.GraphNodes);
+        if (nodeCount == 0 || nodeCount > proofs.MAX_NODES()) revert InvalidNodeCount(nodeCount);
+        claimId = _addClaim(requestId, request, valuesRoot, nodeCount, true);
+        emit ClaimSubmitted(requestId, claimId, msg.sender, valuesRoot, nodeCount, true, 0);
     }
 
     /// @notice Make a claim the request's result once its window has passed with no open game. Anyone may
@@ -561,7 +592,7 @@ contract InferenceRegistry {
         ResultKind kind;
         if (exited) {
             if (output.length > MAX_OUTPUT_BYTES) revert OutputAboveCap(output.length, MAX_OUTPUT_BYTES);
-            if (!InferenceLayout.isOutputOf(output, siblings, memRoot)) revert OutputNotInState();
+            if (!proofs.isOutputOf(output, siblings, memRoot)) revert OutputNotInState();
             kind = ResultKind.Output;
         } else {
             if (output.length != 0) revert OutputNotInState();
@@ -576,11 +607,39 @@ contract InferenceRegistry {
     ///         `finalize`.
     /// @param proof The region's first leaf and, unless its length is too large, a leaf with a nonzero byte
     ///        after the output, each with its 23 siblings in the region, and the region's 4 siblings in memory.
-    function finalizeMalformed(uint256 claimId, bytes calldata stateData, OutputProof calldata proof) external {
+    function finalizeMalformed(uint256 claimId, bytes calldata stateData, Proofs.OutputProof calldata proof)
+        external
+    {
         (Claim storage claim, Request storage request) = _finalizable(claimId, stateData);
         (bytes32 memRoot, uint8 exitCode, bool exited,) = VMState.summarize(stateData);
         if (!exited) revert NotExited();
-        _finalize(claimId, claim, request, _malformedKind(proof, memRoot), exitCode, "");
+        bool tooLarge = proofs.outputFault(proof, memRoot, MAX_OUTPUT_BYTES);
+        _finalize(
+            claimId, claim, request, tooLarge ? ResultKind.OutputTooLarge : ResultKind.MalformedOutput, exitCode, ""
+        );
+    }
+
+    /// @notice `finalize` for a graph claim: its output is value n (the node count) of its values, given with
+    ///         the slot's siblings in S_n; at most MAX_OUTPUT_BYTES (ResultKind.Output, exit code 0).
+    function finalizeGraph(uint256 claimId, bytes calldata output, bytes32[20] calldata siblings) external {
+        (Claim storage claim, Request storage request) = _finalizableGraph(claimId);
+        if (output.length > MAX_OUTPUT_BYTES) revert OutputAboveCap(output.length, MAX_OUTPUT_BYTES);
+        if (!proofs.isGraphOutputOf(output, claim.steps, siblings, claim.finalStateHash)) revert OutputNotInState();
+        _finalize(claimId, claim, request, ResultKind.Output, 0, output);
+    }
+
+    /// @notice `finalize` for a graph claim whose output value is longer than MAX_OUTPUT_BYTES
+    ///         (ResultKind.OutputTooLarge): its region's first leaf (the length) and the value's siblings in S_n.
+    function finalizeGraphTooLarge(
+        uint256 claimId,
+        InferenceLayout.LeafProof calldata first,
+        bytes32[20] calldata siblings
+    ) external {
+        (Claim storage claim, Request storage request) = _finalizableGraph(claimId);
+        (bool proven, uint256 length) = proofs.graphOutputLength(first, claim.steps, siblings, claim.finalStateHash);
+        if (!proven) revert OutputNotInState();
+        if (length <= MAX_OUTPUT_BYTES) revert OutputWithinCap(length, MAX_OUTPUT_BYTES);
+        _finalize(claimId, claim, request, ResultKind.OutputTooLarge, 0, "");
     }
 
     /// @notice Settle a live claim of a request that has ended. Once the request is final: a claim of the same
@@ -598,7 +657,7 @@ contract InferenceRegistry {
         }
         if (request.status != RequestStatus.Finalized) revert RequestNotFinalized(claim.requestId);
         if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
-        bool agrees = claim.finalStateHash == claims[request.finalClaim].finalStateHash;
+        bool agrees = _resultIdOfClaim(claim) == _resultIdOfClaim(claims[request.finalClaim]);
         if (!agrees && block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
 
         _settle(claimId, claim, request, agrees ? ClaimStatus.Retired : ClaimStatus.Forfeited);
@@ -612,7 +671,8 @@ contract InferenceRegistry {
     // --- dispute games -------------------------------------------------------------------------------
 
     /// @notice Dispute a live claim within its window, with a bond (msg.value == challengeBond). The game
-    ///         starts agreed on the request's start state (step 0) and disputed at the claim's final step.
+    ///         starts agreed on the request's start state (step 0) and disputed at the claim's final step; a
+    ///         graph claim's game starts in phase 1, over its values.
     function challenge(uint256 claimId) external payable returns (uint256 gameId) {
         Claim storage claim = _liveClaim(claimId);
         if (block.timestamp >= claim.submittedAt + challengeWindow) revert ChallengeWindowClosed(claimId);
@@ -625,6 +685,7 @@ contract InferenceRegistry {
             challenger: msg.sender,
             status: GameStatus.Active,
             turn: Turn.Defender,
+            phase: claim.graph ? Phase.Graph : Phase.Run,
             claimId: uint64(claimId),
             lo: 0,
             hi: claim.steps,
@@ -686,11 +747,50 @@ contract InferenceRegistry {
     /// @param proof The step proof of MIPS.step.
     function resolve(uint256 gameId, bytes calldata stateData, bytes calldata proof) external {
         Game storage game = _activeGame(gameId);
-        if (game.hi - game.lo != 1) revert WrongPhase(gameId);
+        if (game.hi - game.lo != 1 || game.phase != Phase.Run) revert WrongPhase(gameId);
         if (keccak256(stateData) != game.loHash) revert PreStateMismatch(game.loHash, keccak256(stateData));
         bool defenderRight = verifier.step(stateData, proof) == game.hiHash;
         _countChallengerMove(game);
         _end(gameId, game, defenderRight ? GameStatus.DefenderWon : GameStatus.ChallengerWon);
+    }
+
+    /// @notice The defender's move when phase 1 of a graph claim's game is one node wide ([i, i + 1]): link node
+    ///         i to a run of the node program (Proofs.link checks the openings in the agreed and disputed
+    ///         states and the run's final state; the start state is built there from the registered program and
+    ///         model). The game goes on over that run, the defender to bisect, the clocks as they were.
+    /// @param openings abi.encode(Proofs.LinkOpenings): the node's operands, the input and the disputed value,
+    ///        opened in the agreed and disputed states.
+    /// @param finalState The node run's final state (docs/vm-spec.md encoding): exited with exit code 0.
+    /// @param outputRegionSiblings Its memory's output region siblings (nodes 19, 8, 5 and 3).
+    function link(
+        uint256 gameId,
+        bytes calldata openings,
+        bytes calldata finalState,
+        bytes32[4] calldata outputRegionSiblings
+    ) external {
+        Game storage game = _activeGame(gameId);
+        Claim storage claim = claims[game.claimId];
+        if (msg.sender != claim.claimant || game.turn != Turn.Defender) revert NotYourTurn(gameId, msg.sender);
+        if (game.phase != Phase.Graph || game.hi - game.lo != 1) revert WrongPhase(gameId);
+        _spendClock(game, gameId);
+
+        Request storage request = requests[claim.requestId];
+        Program storage program = programs[request.programId];
+        Proofs.NodeRun memory run = Proofs.NodeRun({
+            programRoot: program.root,
+            entry: program.entry,
+            modelRoot: models[request.modelId].root,
+            node: game.lo,
+            nodeCount: claim.steps,
+            stepLimit: request.stepLimit,
+            agreed: game.loHash,
+            disputed: game.hiHash
+        });
+        (bytes32 start, bytes32 finalHash, uint64 steps, bytes memory header) =
+            proofs.link(run, openings, finalState, outputRegionSiblings);
+        (game.phase, game.lo, game.hi) = (Phase.Run, 0, steps);
+        (game.loHash, game.hiHash, game.bisection) = (start, finalHash, bytes32(0));
+        emit Linked(gameId, header, start, finalHash, steps);
     }
 
     /// @notice End a game whose side to move has run out of time: the other side wins. Anyone may call it; it
@@ -797,17 +897,58 @@ contract InferenceRegistry {
     }
 
     /// @dev The claim may be finalized now with this final state: it is live, its request open, its window
-    ///      over, it has no open game, and `stateData` is its final state.
+    ///      over, it has no open game, and `stateData` is its final state (a graph claim has none: its final
+    ///      state is a tree root, which no 190-byte state hashes to).
     function _finalizable(uint256 claimId, bytes calldata stateData)
         private
         view
         returns (Claim storage claim, Request storage request)
     {
+        (claim, request) = _finalizableGraph(claimId);
+        if (keccak256(stateData) != claim.finalStateHash) revert FinalStateMismatch();
+    }
+
+    /// @dev The claim may be finalized now: it is live, its request open, its window over, it has no open game.
+    function _finalizableGraph(uint256 claimId) private view returns (Claim storage claim, Request storage request) {
         claim = _liveClaim(claimId);
         request = _openRequest(claim.requestId);
         if (block.timestamp < claim.submittedAt + challengeWindow) revert ChallengeWindowOpen(claimId);
         if (claim.openGames != 0) revert GamesStillOpen(claimId, claim.openGames);
-        if (keccak256(stateData) != claim.finalStateHash) revert FinalStateMismatch();
+    }
+
+    /// @dev An open request of a program of `kind`, paid a claim bond.
+    function _claimableRequest(uint256 requestId, ProgramKind kind) private view returns (Request storage request) {
+        request = _openRequest(requestId);
+        if (programs[request.programId].kind != kind) revert WrongProgramKind(requestId);
+        if (msg.value != claimBond) revert WrongPayment(claimBond, msg.value);
+    }
+
+    /// @dev Record a revealed claim: its commitment used up, the request's live claims and latest claim time, and
+    ///      the result's lead if it committed first.
+    function _addClaim(uint256 requestId, Request storage request, bytes32 finalStateHash, uint64 steps, bool isGraph)
+        private
+        returns (uint256 claimId)
+    {
+        bytes32 resultId = resultIdOf(finalStateHash, steps, isGraph);
+        uint256 committedAt = _useCommitment(requestId, resultId);
+        claimId = ++claimCount;
+        claims[claimId] = Claim({
+            claimant: msg.sender,
+            submittedAt: uint64(block.timestamp),
+            status: ClaimStatus.Live,
+            graph: isGraph,
+            requestId: uint64(requestId),
+            steps: steps,
+            openGames: 0,
+            refunded: 0,
+            finalStateHash: finalStateHash
+        });
+        request.liveClaims += 1;
+        request.lastClaimAt = uint40(block.timestamp);
+        Lead storage lead = leadOf[_resultKey(requestId, resultId)];
+        if (lead.claimId == 0 || committedAt < lead.committedAt) {
+            (lead.claimId, lead.committedAt) = (uint64(claimId), uint64(committedAt));
+        }
     }
 
     /// @dev Record the result, pay the claimant its bond and the fee's earner the fee, then call the consumer.
@@ -825,7 +966,7 @@ contract InferenceRegistry {
         request.liveClaims -= 1;
         request.finalClaim = uint64(claimId);
         request.outputHash = keccak256(output);
-        uint256 feeClaimId = leadOf[_resultKey(requestId, claim.finalStateHash)].claimId;
+        uint256 feeClaimId = leadOf[_resultKey(requestId, _resultIdOfClaim(claim))].claimId;
         address feeEarner = claims[feeClaimId].claimant;
         emit ResultFinalized(requestId, claimId, feeClaimId, kind, exitCode, output);
         if (feeEarner == claim.claimant) {
@@ -840,30 +981,6 @@ contract InferenceRegistry {
             bytes memory callback =
                 abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, kind, exitCode, output));
             if (!_callWithExactGas(consumer, callback)) emit CallbackFailed(requestId, consumer);
-        }
-    }
-
-    /// @dev Which of MalformedOutput and OutputTooLarge `proof` shows of the output region under `memRoot`
-    ///      (reverting unless it shows one of them).
-    function _malformedKind(OutputProof calldata proof, bytes32 memRoot) private pure returns (ResultKind kind) {
-        if (proof.first.index != 0) revert NotTheFirstLeaf(proof.first.index);
-        bytes32 region = InferenceLayout.leafUnderRegion(proof.first.leaf, 0, proof.first.siblings);
-        uint256 length = InferenceLayout.lengthPrefixOf(proof.first.leaf);
-        if (length > MAX_OUTPUT_BYTES) {
-            kind = ResultKind.OutputTooLarge;
-        } else {
-            InferenceLayout.LeafProof calldata second = proof.second;
-            if (InferenceLayout.leafUnderRegion(second.leaf, second.index, second.siblings) != region) {
-                revert OutputNotInState();
-            }
-            uint256 outputEnd = InferenceLayout.LENGTH_PREFIX_BYTES + length;
-            if (!InferenceLayout.hasNonzeroByteFrom(second.leaf, second.index, outputEnd)) {
-                revert OutputNotMalformed(length, second.index);
-            }
-            kind = ResultKind.MalformedOutput;
-        }
-        if (InferenceLayout.memoryRootWithOutputRegion(region, proof.regionSiblings) != memRoot) {
-            revert OutputNotInState();
         }
     }
 
@@ -889,15 +1006,19 @@ contract InferenceRegistry {
 
     /// @dev The caller committed to this result in an earlier block; the commitment is used up. Returns the
     ///      block of the commitment.
-    function _useCommitment(uint256 requestId, bytes32 finalStateHash) private returns (uint256 committedAt) {
-        bytes32 commitment = commitmentOf(requestId, finalStateHash, msg.sender);
+    function _useCommitment(uint256 requestId, bytes32 resultId) private returns (uint256 committedAt) {
+        bytes32 commitment = commitmentOf(requestId, resultId, msg.sender);
         committedAt = commitments[commitment];
         if (committedAt == 0 || committedAt >= block.number) revert NoCommitment(commitment);
         delete commitments[commitment];
     }
 
-    function _resultKey(uint256 requestId, bytes32 finalStateHash) private pure returns (bytes32) {
-        return keccak256(abi.encode(requestId, finalStateHash));
+    function _resultIdOfClaim(Claim storage claim) private view returns (bytes32) {
+        return resultIdOf(claim.finalStateHash, claim.steps, claim.graph);
+    }
+
+    function _resultKey(uint256 requestId, bytes32 resultId) private pure returns (bytes32) {
+        return keccak256(abi.encode(requestId, resultId));
     }
 
     function _point(uint64 lo, uint64 hi, uint256 segments, uint256 index) private pure returns (uint64) {

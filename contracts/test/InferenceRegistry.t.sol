@@ -267,7 +267,7 @@ contract InferenceRegistryTest is RegistryFixture {
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ConsumerHasNoCode.selector, address(0xBEEF)));
         registry.requestInference(exitProgramId, modelId, "", address(0xBEEF), 1);
         vm.expectRevert(InferenceRegistry.ZeroRoot.selector);
-        registry.registerProgram(bytes32(0), 0);
+        registry.registerProgram(bytes32(0), 0, InferenceRegistry.ProgramKind.WholeRun);
         vm.expectRevert(InferenceRegistry.ZeroRoot.selector);
         registry.registerModel(bytes32(0), bytes32(0), "");
     }
@@ -505,7 +505,7 @@ contract InferenceRegistryTest is RegistryFixture {
             for (uint256 i = 0; i < bad.length; ++i) {
                 InferenceRegistry.Parameters memory p = _with(parameters(), field, bad[i]);
                 vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.InvalidParameter.selector, names[field]));
-                new InferenceRegistry(mips, p);
+                new InferenceRegistry(mips, proofs, p);
             }
         }
         InferenceRegistry.Parameters memory widest = parameters();
@@ -514,7 +514,7 @@ contract InferenceRegistryTest is RegistryFixture {
         widest.clockBudget = registry.MAX_CLOCK();
         widest.maxStepLimit = type(uint64).max;
         widest.burnShareBps = registry.BPS();
-        assertEq(new InferenceRegistry(mips, widest).arity(), 64, "the bounds themselves are allowed");
+        assertEq(new InferenceRegistry(mips, proofs, widest).arity(), 64, "the bounds themselves are allowed");
     }
 
     function _badValues(uint256 field) private view returns (uint256[] memory values) {

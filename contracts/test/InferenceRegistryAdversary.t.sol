@@ -264,8 +264,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
         InferenceRegistry.Parameters memory p = parameters();
         p.claimBond = 1;
         p.challengeBond = 1;
-        try new InferenceRegistry(mips, p) returns (InferenceRegistry tiny) {
-            uint256 programId = tiny.registerProgram(programRoot, EXIT_ENTRY);
+        try new InferenceRegistry(mips, proofs, p) returns (InferenceRegistry tiny) {
+            uint256 programId = tiny.registerProgram(programRoot, EXIT_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
             uint256 model = tiny.registerModel(InferenceLayout.zeroRoot(25), keccak256(""), "empty");
             vm.prank(REQUESTER);
             uint256 id = tiny.requestInference{value: FEE}(programId, model, "", address(0), STEP_LIMIT);
@@ -557,8 +557,8 @@ contract InferenceRegistryAdversaryTest is RegistryFixture {
     function test_AMaximalStepCountLosesWithinTheDepthBound() public {
         InferenceRegistry.Parameters memory p = parameters();
         p.maxStepLimit = type(uint64).max;
-        registry = new InferenceRegistry(mips, p);
-        exitProgramId = registry.registerProgram(programRoot, EXIT_ENTRY);
+        registry = new InferenceRegistry(mips, proofs, p);
+        exitProgramId = registry.registerProgram(programRoot, EXIT_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
         modelId = registry.registerModel(InferenceLayout.zeroRoot(25), keccak256(""), "empty");
         requestId = request(exitProgramId, type(uint64).max);
         VMState.State memory lie = honestState(STEPS);

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {InferenceLayout} from "../src/InferenceLayout.sol";
 import {IInferenceConsumer, InferenceRegistry, ResultKind} from "../src/InferenceRegistry.sol";
+import {Proofs} from "../src/Proofs.sol";
 import {VMState} from "../src/VMState.sol";
 import {GasBurningConsumer} from "./helpers/GasBurningConsumer.sol";
 import {RegistryFixture} from "./helpers/RegistryFixture.sol";
@@ -115,7 +116,7 @@ contract InferenceRegistryEndingsTest is RegistryFixture {
         vm.warp(timestamp() + WINDOW);
 
         bytes memory stateData = VMState.encode(finalState);
-        InferenceRegistry.OutputProof memory proof = outputProof(m, OUTPUT_REGION);
+        Proofs.OutputProof memory proof = outputProof(m, OUTPUT_REGION);
         bytes memory output = new bytes(ABOVE_CAP_OUTPUT);
         uint256 cap = registry.MAX_OUTPUT_BYTES();
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.OutputAboveCap.selector, ABOVE_CAP_OUTPUT, cap));
@@ -132,8 +133,8 @@ contract InferenceRegistryEndingsTest is RegistryFixture {
     function test_FinalizeAtTheOutputCapFitsTenMillionGas() public {
         InferenceRegistry.Parameters memory p = parameters();
         p.callbackGasLimit = registry.MAX_CALLBACK_GAS();
-        registry = new InferenceRegistry(mips, p);
-        exitProgramId = registry.registerProgram(programRoot, EXIT_ENTRY);
+        registry = new InferenceRegistry(mips, proofs, p);
+        exitProgramId = registry.registerProgram(programRoot, EXIT_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
         modelId = registry.registerModel(InferenceLayout.zeroRoot(25), keccak256(""), "empty");
         GasBurningConsumer consumer = new GasBurningConsumer();
         requestId = _requestWithConsumer(exitProgramId, address(consumer));
@@ -186,11 +187,11 @@ contract InferenceRegistryEndingsTest is RegistryFixture {
         uint256 exitClaim = claimAs(CLAIMANT, honestState(STEPS));
         vm.warp(timestamp() + WINDOW);
         bytes memory exitState = VMState.encode(honestState(STEPS));
-        InferenceRegistry.OutputProof memory proof = outputProof(_memory(), OUTPUT_REGION);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.OutputNotMalformed.selector, 0, 0));
+        Proofs.OutputProof memory proof = outputProof(_memory(), OUTPUT_REGION);
+        vm.expectRevert(abi.encodeWithSelector(Proofs.OutputNotMalformed.selector, 0, 0));
         registry.finalizeMalformed(exitClaim, exitState, proof);
         proof.second = leafProof(_memory().proof(OUTPUT_REGION + 4096), 128);
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.OutputNotMalformed.selector, 0, 128));
+        vm.expectRevert(abi.encodeWithSelector(Proofs.OutputNotMalformed.selector, 0, 128));
         registry.finalizeMalformed(exitClaim, exitState, proof);
 
         // the malformed run: not from another leaf, not with a made-up leaf, not under other siblings
@@ -201,9 +202,9 @@ contract InferenceRegistryEndingsTest is RegistryFixture {
         bytes memory stateData = VMState.encode(trueFinalState());
         SparseMemory.Memory memory m = _writtenMemory(Run.Malformed);
         proof = outputProof(m, OUTPUT_REGION + MALFORMED_OFFSET);
-        InferenceRegistry.OutputProof memory wrong = outputProof(m, OUTPUT_REGION + MALFORMED_OFFSET);
+        Proofs.OutputProof memory wrong = outputProof(m, OUTPUT_REGION + MALFORMED_OFFSET);
         wrong.first.index = 3;
-        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NotTheFirstLeaf.selector, 3));
+        vm.expectRevert(abi.encodeWithSelector(Proofs.NotTheFirstLeaf.selector, 3));
         registry.finalizeMalformed(claimId, stateData, wrong);
         wrong = outputProof(m, OUTPUT_REGION + MALFORMED_OFFSET);
         wrong.second.leaf = bytes32(uint256(7));

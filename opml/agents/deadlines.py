@@ -62,16 +62,22 @@ class Assessment:
 
     def describe(self) -> str:
         return (
-            f"a move takes up to {self.move_seconds:.2f} s here (probed, x{LOAD_FACTOR:g} for load); a game at the "
+            f"a move takes up to {self.move_seconds:.2f} s here (probed, x{LOAD_FACTOR:g} for load, and a block's wait); a game at the "
             f"step limit takes up to {self.rounds} rounds, so a side needs {self.clock_needed:.1f} s of its "
             f"{self.clock_budget} s clock; checking a claim at the step limit and challenging it needs "
             f"{self.window_needed:.1f} s of the {self.challenge_window} s window"
         )
 
 
-def assess(parameters: Parameters, move_seconds: float, vm_steps_per_second: int = VM_STEPS_PER_SECOND) -> Assessment:
-    """Compare the deployment's clocks with a move time probed here, times LOAD_FACTOR (see the module docstring)."""
-    move = move_seconds * LOAD_FACTOR
+def assess(
+    parameters: Parameters,
+    move_seconds: float,
+    block_seconds: float = 0.0,
+    vm_steps_per_second: int = VM_STEPS_PER_SECOND,
+) -> Assessment:
+    """Compare the deployment's clocks with a move: the work probed here times LOAD_FACTOR, plus the wait for a block
+    (which load does not lengthen). See the module docstring."""
+    move = move_seconds * LOAD_FACTOR + block_seconds
     rounds = max_rounds(parameters.max_step_limit, parameters.arity)
     run = parameters.max_step_limit / vm_steps_per_second
     return Assessment(

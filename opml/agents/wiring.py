@@ -122,9 +122,8 @@ def check_deadlines(settings: AgentSettings, role: str) -> Assessment:
         lambda: registry.count("game"),  # a read of the game
         lambda: _simulate(w3, registry),  # the simulation every move makes first
     ]
-    # a move: the event seen (up to a poll interval), its reads and simulation, the wait for its block
-    move = settings.poll_interval + probe_move_seconds(probes) + block_interval(w3)
-    assessment = assess(parameters, move)
+    # a move: the event seen (up to a poll interval), its reads and simulation, then the wait for its block
+    assessment = assess(parameters, settings.poll_interval + probe_move_seconds(probes), block_interval(w3))
     store = AgentStore.open(settings.database_url)
     playing = any(row.work_key.kind == WorkKind.GAME for row in store.open_work())
     recorded = store.slowest_recent_move()

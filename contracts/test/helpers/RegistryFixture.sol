@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {InferenceLayout} from "../../src/InferenceLayout.sol";
 import {InferenceRegistry, ResultKind} from "../../src/InferenceRegistry.sol";
 import {MIPS} from "../../src/MIPS.sol";
+import {Proofs} from "../../src/Proofs.sol";
 import {VMState} from "../../src/VMState.sol";
 import {SparseMemory} from "./SparseMemory.sol";
 import {TestBase} from "./TestBase.sol";
@@ -74,6 +75,7 @@ abstract contract RegistryFixture is TestBase {
     address internal constant SECOND_CHALLENGER = address(0xC4A2);
 
     MIPS internal mips;
+    Proofs internal proofs;
     InferenceRegistry internal registry;
     SparseMemory.Memory internal program;
     bytes32 internal programRoot;
@@ -95,7 +97,8 @@ abstract contract RegistryFixture is TestBase {
 
     function setUp() public virtual {
         mips = new MIPS();
-        registry = new InferenceRegistry(mips, parameters());
+        proofs = new Proofs();
+        registry = new InferenceRegistry(mips, proofs, parameters());
         SparseMemory.Memory memory m = SparseMemory.empty();
         m = m.withWord(EXIT_ENTRY + uint32(4 * NOPS), ADDIU_V0);
         m = m.withWord(EXIT_ENTRY + uint32(4 * NOPS + 4), SYSCALL);
@@ -108,10 +111,10 @@ abstract contract RegistryFixture is TestBase {
         initialMemRoot = m.root();
         malformedMemRoot = _writtenMemory(Run.Malformed).root();
         tooLargeMemRoot = _writtenMemory(Run.TooLarge).root();
-        exitProgramId = registry.registerProgram(programRoot, EXIT_ENTRY);
-        loopProgramId = registry.registerProgram(programRoot, LOOP_ENTRY);
-        malformedProgramId = registry.registerProgram(programRoot, MALFORMED_ENTRY);
-        tooLargeProgramId = registry.registerProgram(programRoot, TOO_LARGE_ENTRY);
+        exitProgramId = registry.registerProgram(programRoot, EXIT_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
+        loopProgramId = registry.registerProgram(programRoot, LOOP_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
+        malformedProgramId = registry.registerProgram(programRoot, MALFORMED_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
+        tooLargeProgramId = registry.registerProgram(programRoot, TOO_LARGE_ENTRY, InferenceRegistry.ProgramKind.WholeRun);
         modelId = registry.registerModel(InferenceLayout.zeroRoot(25), keccak256(""), "empty");
         fund(REQUESTER, 100 ether);
         requestId = request(exitProgramId, STEP_LIMIT);
@@ -327,7 +330,7 @@ abstract contract RegistryFixture is TestBase {
     function outputProof(SparseMemory.Memory memory m, uint32 second)
         internal
         pure
-        returns (InferenceRegistry.OutputProof memory proof)
+        returns (Proofs.OutputProof memory proof)
     {
         bytes memory first = m.proof(OUTPUT_REGION);
         proof.first = leafProof(first, 0);
