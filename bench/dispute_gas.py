@@ -32,13 +32,15 @@ from opml.chain.client import TransactionManager
 from opml.chain.contracts import Artifact
 from opml.chain.deploy import deploy_contracts, inference_program, program_image, register_model, register_program
 from opml.chain.events import EventReader
-from opml.chain.registry import GameStatus, Parameters, Registry, Turn
+from opml.chain.registry import Registry
 from opml.chain.toolchain import build_contracts
 from opml.game.faults import lying_solver
-from opml.game.solver import Solver
 from opml.game.moves import Resolve, Select
+from opml.game.solver import Solver
 from opml.game.trace import LocalTrace
 from opml.guest import LARGE_OUTPUT, built
+from opml.protocol.parameters import Parameters
+from opml.protocol.types import GameStatus, Turn
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.layout import MAX_OUTPUT_BYTES

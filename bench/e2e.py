@@ -46,7 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from opml.agents.timing import BlockWatch, game_timeline  # noqa: E402
 from opml.chain.anvil import dev_key  # noqa: E402
 from opml.chain.events import EventReader  # noqa: E402
-from opml.chain.registry import GameStatus, Parameters, Registry  # noqa: E402
+from opml.chain.registry import Registry  # noqa: E402
+from opml.protocol.parameters import Parameters
+from opml.protocol.types import GameStatus
 from opml.resources import seed_model_dir  # noqa: E402
 from opml.stack import Stack, StackConfig  # noqa: E402
 

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from opml.guest import INFERENCE, built
-from opml.models.convert import graph_from_module
 from opml.models import minilm
+from opml.models.convert import graph_from_module
 from opml.models.formats import InputType, parse_model, seed_model_bytes
 from opml.models.reference import run
 from opml.models.training import SeedMLP, SmallCNN, with_softmax
@@ -102,11 +102,13 @@ def minilm_dispute(execution: Execution, model: bytes, input: bytes) -> dict:
     from opml.chain.client import TransactionManager
     from opml.chain.deploy import deploy_contracts, program_image, register_model, register_program
     from opml.chain.events import EventReader
-    from opml.chain.registry import GameStatus, Parameters, Registry, Turn
+    from opml.chain.registry import Registry
     from opml.chain.toolchain import build_contracts
     from opml.game.faults import lying_solver
     from opml.game.solver import Solver
     from opml.game.trace import LocalTrace
+    from opml.protocol.parameters import Parameters
+    from opml.protocol.types import GameStatus, Turn
 
     build_contracts()
     parameters = Parameters(challenge_window=600, clock_budget=3_600, max_step_limit=STEP_LIMIT)

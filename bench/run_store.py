@@ -21,15 +21,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "services" / "vm-worker"))
 
+from vm_worker.runs import RunStore  # noqa: E402
+
 from opml import resources  # noqa: E402
-from opml.game.dissection import interior_points  # noqa: E402
 from opml.guest import INFERENCE, built  # noqa: E402
 from opml.models import minilm  # noqa: E402
 from opml.models.formats import seed_model_bytes  # noqa: E402
 from opml.models.training import SeedMLP  # noqa: E402
+from opml.protocol.dissection import interior_points  # noqa: E402
 from opml.vm.elf import Program  # noqa: E402
 from opml.vm.execution import Execution  # noqa: E402
-from vm_worker.runs import RunStore  # noqa: E402
 
 ARITY = 16
 SENTENCE = "A verified transformer on a blockchain."

@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 
 from opml import resources
-from opml.game.dissection import interior_points
 from opml.guest import SPIN, built
+from opml.protocol.dissection import interior_points
 from opml.service.testing import free_port
 from opml.vm.elf import Program
 from opml.vm.execution import Execution

@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 
 from . import resources
-from .chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
+from .protocol.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
 from .stack import Stack, StackConfig
 
 DATA_DIR = Path(os.environ.get("OPML_DEMO_DATA", "var/demo"))

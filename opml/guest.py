@@ -83,7 +83,9 @@ LLM_NODE = GuestProgram(
 # Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
 # (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).
 FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c", "inference/dot.c"))
-ALL_PROGRAMS = TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, NODE, LLM_NODE)
+ALL_PROGRAMS = (
+    TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, NODE, LLM_NODE)
+)
 
 
 class BuildError(RuntimeError):

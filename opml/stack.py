@@ -30,11 +30,12 @@ import httpx
 
 from .chain.anvil import Anvil, dev_key, free_port
 from .chain.client import TransactionManager, connect
-from .chain.hardhat import Hardhat
 from .chain.deploy import deploy_with_defaults
-from .chain.registry import Deployment, Parameters
+from .chain.hardhat import Hardhat
+from .chain.registry import Deployment
 from .errors import Unavailable
 from .processes import guarded, track
+from .protocol.parameters import Parameters
 from .service.db import ensure_database
 
 SERVICES = ("converter", "vm-worker", "submitter", "challenger")

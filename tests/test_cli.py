@@ -6,9 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opml.models.formats import Op, model_root, parse_model
-
 from opml.guest import built
+from opml.models.formats import Op, model_root, parse_model
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.state import State

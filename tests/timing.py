@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from web3 import Web3
 
-from opml.chain.parameters import Parameters
-from opml.game.dissection import max_rounds
+from opml.protocol.dissection import max_rounds
+from opml.protocol.parameters import Parameters
 
 SAFETY = 4.0
 AGENT_POLL_INTERVAL = 0.1  # what the tests configure their agents with

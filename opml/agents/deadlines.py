@@ -18,8 +18,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from ..chain.registry import Parameters
-from ..game.dissection import max_rounds
+from ..protocol.dissection import max_rounds
+from ..protocol.parameters import Parameters
 
 WARN_SHARE = 0.25  # a margin below this share of its budget is logged as a warning
 # Moves a side makes in a game of R rounds: R bisections or selections, then the last step (or a timeout).

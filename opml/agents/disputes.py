@@ -15,7 +15,8 @@ import time
 
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
-from ..chain.registry import ClaimStatus, Game, GameStatus, Turn, kept_share, move_refund_of
+from ..protocol.parameters import kept_share, move_refund_of
+from ..protocol.types import ClaimStatus, Game, GameStatus, Turn
 from .runtime import Agent
 from .traces import Unverifiable
 from .work import WorkKey, WorkKind

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..chain.events import EventReader
-from ..chain.registry import Game, Registry, Turn
+from ..chain.registry import Registry
 from ..game.moves import Move, challenger_move, defender_move
 from ..game.solver import Solver
+from ..protocol.types import Game, Turn
 from .responder import MoveOutcome, Responder
 
 # (game id, game) -> the defender's hashes for the game's current interval, or None if not posted yet

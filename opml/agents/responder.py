@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ..chain.client import Sent, TransactionManager
 from ..chain.errors import TxReverted
-from ..chain.registry import Game, Registry
+from ..chain.registry import Registry
 from ..game.moves import Bisect, Move, Resolve, Select, Timeout
+from ..protocol.types import Game
 
 log = logging.getLogger(__name__)
 

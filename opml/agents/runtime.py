@@ -32,10 +32,11 @@ import structlog
 from ..chain.client import Sent, TransactionManager
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent, EventReader
-from ..chain.registry import Deployment, Game, Registry, Turn
+from ..chain.registry import Deployment, Registry
 from ..errors import OpmlError
 from ..game.moves import Resolve, Timeout
 from ..game.solver import Solver
+from ..protocol.types import Game, Turn
 from .deadlines import Margin
 from .metrics import AgentMetrics
 from .player import BisectionSource, Player

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
-from ..chain.registry import ClaimStatus, RequestStatus
+from ..protocol.types import ClaimStatus, RequestStatus
 from .disputes import DisputingAgent
 from .traces import RequestView, Unverifiable
 from .work import WorkKey, WorkKind
@@ -110,7 +110,7 @@ class SubmitterAgent(DisputingAgent):
             self.store.set_work(key, "computing")
             return
         claim = solver.claim()
-        commitment = self.registry.commitment(request_id, claim.hash, self.address)
+        commitment = self.registry.commitment(request_id, claim.result_id, self.address)
         if self.registry.contract.functions.commitments(commitment).call() == 0:
             self.send(self.registry.commit_claim(request_id, claim, self.address), intent=f"commit r{request_id}")
             self.store.set_work(key, "committed", final_state_hash=claim.hash, steps=claim.steps)

@@ -15,11 +15,12 @@ import numpy as np
 from web3 import Web3
 
 from ..chain.client import with_retries
-from ..chain.registry import Game, GameStatus, Registry, RequestStatus, Turn
+from ..chain.registry import Registry
 from ..errors import OpmlError, Unavailable
-from ..game.dissection import interior_points
 from ..game.trace import TraceProvider
 from ..models.formats import Prediction
+from ..protocol.dissection import interior_points
+from ..protocol.types import Game, GameStatus, RequestStatus, Turn
 from ..vm.disasm import mnemonic
 from ..vm.output import ResultKind
 from ..vm.state import State

@@ -17,7 +17,7 @@ from eth_utils import function_signature_to_4byte_selector
 from ..errors import Conflict, Unavailable
 from .contracts import Artifact
 
-ERROR_SOURCES = ("InferenceRegistry", "MIPS", "VMState", "MemoryProof", "InferenceLayout")
+ERROR_SOURCES = ("InferenceRegistry", "Proofs", "MIPS", "VMState", "MemoryProof", "InferenceLayout")
 _BUILTIN = {
     function_signature_to_4byte_selector("Error(string)"): ("Error", ["string"], ["message"]),
     function_signature_to_4byte_selector("Panic(uint256)"): ("Panic", ["uint256"], ["code"]),

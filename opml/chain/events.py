@@ -71,9 +71,7 @@ class EventReader:
             return number, self._timestamp(number)
         return number, block["timestamp"]
 
-    def read(
-        self, cursor: int, until: int | None = None, *, timestamps: bool = False
-    ) -> tuple[list[ChainEvent], int]:
+    def read(self, cursor: int, until: int | None = None, *, timestamps: bool = False) -> tuple[list[ChainEvent], int]:
         """Events of blocks cursor+1 .. until (the safe head when not given: `until` is taken as safe), in chain
         order, and the new cursor; with `timestamps`, each event carries its block's chain time (one more call
         per block that has events)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +18,30 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ..errors import BadInput, NotFound
-from ..game import dissection
-from ..game.trace import FinalClaim, StepWitness
-from ..vm.output import ResultKind
+from ..protocol import dissection
+from ..protocol.claims import Claim as ClaimArguments
+from ..protocol.claims import GraphClaim, LinkProof, StepProof
+from ..protocol.parameters import Parameters
+from ..protocol.types import (
+    Claim,
+    ClaimStatus,
+    Game,
+    GameStatus,
+    Model,
+    Phase,
+    Program,
+    ProgramKind,
+    Request,
+    RequestStatus,
+    Result,
+    ResultKind,
+    Turn,
+)
 from .client import with_retries
 from .contracts import Artifact, deploy
-from .parameters import ETHER, Parameters, kept_share, move_refund_of  # noqa: F401  (re-exported: the registry's types)
 
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-class RequestStatus(IntEnum):
-    NONE = 0
-    OPEN = 1
-    FINALIZED = 2
-    CANCELLED = 3
-
-
-class ClaimStatus(IntEnum):
-    NONE = 0
-    LIVE = 1
-    REJECTED = 2
-    FINALIZED = 3
-    RETIRED = 4
-    FORFEITED = 5
-    RELEASED = 6  # its request was cancelled while it was live (nobody proved it wrong): bond returned
-
-
-class Turn(IntEnum):
-    DEFENDER = 0
-    CHALLENGER = 1
-
-
-class GameStatus(IntEnum):
-    NONE = 0
-    ACTIVE = 1
-    DEFENDER_WON = 2
-    CHALLENGER_WON = 3
+ENUMS = {kind.__name__: kind for kind in (RequestStatus, ClaimStatus, GameStatus, Turn, Phase, ResultKind, ProgramKind)}
 
 
 def _snake(name: str) -> str:
@@ -70,103 +56,9 @@ def _from_struct(cls, abi_outputs: list[dict], values: tuple) -> Any:
         value = kwargs.get(item.name)
         if isinstance(value, bytes | bytearray):
             kwargs[item.name] = bytes(value)
-        elif item.type in ("RequestStatus", "ClaimStatus", "GameStatus", "Turn", "ResultKind"):
-            kwargs[item.name] = globals()[item.type](value)
+        elif item.type in ENUMS:
+            kwargs[item.name] = ENUMS[item.type](value)
     return cls(**kwargs)
-
-
-@dataclass(frozen=True)
-class Request:
-    requester: str
-    status: RequestStatus
-    live_claims: int
-    kind: ResultKind  # of the final result (NONE before)
-    exit_code: int  # of the final result
-    last_claim_at: int  # when the latest claim was revealed (chain time; 0 before any)
-    consumer: str
-    deadline: int
-    fee: int
-    step_limit: int
-    final_claim: int
-    program_id: int
-    model_id: int
-    start_state_hash: bytes
-    output_hash: bytes  # keccak256 of the final output
-
-
-@dataclass(frozen=True)
-class Claim:
-    claimant: str
-    submitted_at: int
-    status: ClaimStatus
-    request_id: int
-    steps: int
-    open_games: int
-    refunded: int  # of the claim's bond, refunded so far to challengers who proved it wrong
-    final_state_hash: bytes
-
-
-@dataclass(frozen=True)
-class Game:
-    challenger: str
-    status: GameStatus
-    turn: Turn
-    claim_id: int
-    lo: int
-    hi: int
-    last_move_at: int
-    defender_clock: int
-    challenger_clock: int
-    rounds: int
-    moves: int  # the challenger's own moves: its challenge, each select, and a resolve or timeout it sent
-    lo_hash: bytes
-    hi_hash: bytes
-    bisection: bytes
-
-    @property
-    def width(self) -> int:
-        return self.hi - self.lo
-
-    @property
-    def active(self) -> bool:
-        return self.status == GameStatus.ACTIVE
-
-    @property
-    def deadline(self) -> int:
-        """When the side to move runs out of time, in chain time."""
-        return self.last_move_at + (self.defender_clock if self.turn == Turn.DEFENDER else self.challenger_clock)
-
-    def clock_left(self, side: Turn, now: int) -> int:
-        """Seconds `side` has left at chain time `now` (its clock runs only while it is to move)."""
-        clock = self.defender_clock if side == Turn.DEFENDER else self.challenger_clock
-        return clock - (now - self.last_move_at) if self.turn == side and self.active else clock
-
-
-@dataclass(frozen=True)
-class Result:
-    """A final result as the contract stores it; the output bytes are in ResultFinalized."""
-
-    kind: ResultKind
-    exit_code: int
-    output_hash: bytes  # keccak256 of the output (of no bytes unless the kind is OUTPUT)
-
-    @property
-    def exited(self) -> bool:
-        """Whether the run exited (every kind but STEP_LIMIT_REACHED)."""
-        return self.kind != ResultKind.STEP_LIMIT_REACHED
-
-
-@dataclass(frozen=True)
-class Program:
-    root: bytes
-    entry: int
-
-
-@dataclass(frozen=True)
-class Model:
-    root: bytes
-    file_hash: bytes
-    uri: str
 
 
 @dataclass(frozen=True)
@@ -178,7 +70,8 @@ class Deployment:
     registry: str
     parameters: Parameters
     start_block: int = 0
-    program_id: int = 0  # the default inference program
+    program_id: int = 0  # the default inference program (whole runs)
+    node_program_id: int = 0  # the node program (the two-phase game of graph models)
     model_id: int = 0  # the default model (the seed MNIST MLP)
     extra: dict = field(default_factory=dict)
 
@@ -198,10 +91,12 @@ class Deployment:
 
 
 def deploy_registry(w3: Web3, parameters: Parameters = Parameters(), sender: str | None = None) -> Deployment:
-    """Deploy MIPS and the registry from an unlocked account (a dev chain)."""
+    """Deploy MIPS, the stateless Proofs and the registry from an unlocked account (a dev chain)."""
     start_block = w3.eth.block_number
     mips = deploy(w3, Artifact.load("MIPS"), sender=sender)
-    registry = deploy(w3, Artifact.load("InferenceRegistry"), mips.address, parameters.as_struct(), sender=sender)
+    proofs = deploy(w3, Artifact.load("Proofs"), sender=sender)
+    registry = deploy(w3, Artifact.load("InferenceRegistry"), mips.address, proofs.address, parameters.as_struct(),
+                      sender=sender)  # fmt: skip
     return Deployment(w3.eth.chain_id, mips.address, registry.address, parameters, start_block)
 
 
@@ -259,10 +154,10 @@ class Registry:
         return _from_struct(Result, components, values)
 
     def program(self, program_id: int) -> Program:
-        root, entry = self._read("reading a program", self.contract.functions.programs(program_id))
+        root, entry, kind = self._read("reading a program", self.contract.functions.programs(program_id))
         if bytes(root) == b"\x00" * 32:
             raise NotFound(f"no program {program_id}")
-        return Program(bytes(root), entry)
+        return Program(bytes(root), entry, ProgramKind(kind))
 
     def model(self, model_id: int) -> Model:
         root, file_hash, uri = self._read("reading a model", self.contract.functions.models(model_id))
@@ -314,12 +209,13 @@ class Registry:
     # --- calls -------------------------------------------------------------------------------------
 
     @staticmethod
-    def commitment(request_id: int, final_state_hash: bytes, claimant: str) -> bytes:
-        """keccak256(abi.encode(requestId, finalStateHash, claimant)), as commitmentOf computes it."""
-        return Web3.keccak(encode(["uint256", "bytes32", "address"], [request_id, final_state_hash, claimant]))
+    def commitment(request_id: int, result_id: bytes, claimant: str) -> bytes:
+        """keccak256(abi.encode(requestId, resultId, claimant)), as commitmentOf computes it; a claim's result id is
+        `claim.result_id` (its final state's hash, or for a graph claim graphResultIdOf(root, node count))."""
+        return Web3.keccak(encode(["uint256", "bytes32", "address"], [request_id, result_id, claimant]))
 
-    def register_program(self, root: bytes, entry: int):
-        return self.contract.functions.registerProgram(root, entry)
+    def register_program(self, root: bytes, entry: int, kind: ProgramKind = ProgramKind.WHOLE_RUN):
+        return self.contract.functions.registerProgram(root, entry, int(kind))
 
     def register_model(self, root: bytes, file_hash: bytes, uri: str):
         return self.contract.functions.registerModel(root, file_hash, uri)
@@ -336,17 +232,27 @@ class Registry:
         """When `cancel` may end the request (with live claims: the last resort's time), in chain time."""
         return self._read("reading a cancellation time", self.contract.functions.cancellableAt(request_id))
 
-    def commit_claim(self, request_id: int, claim: FinalClaim, claimant: str):
+    def commit_claim(self, request_id: int, claim: ClaimArguments, claimant: str):
         """Commit to `claim` as `claimant`'s result of `request_id` (the request must be open)."""
-        return self.contract.functions.commitClaim(request_id, self.commitment(request_id, claim.hash, claimant))
+        return self.contract.functions.commitClaim(request_id, self.commitment(request_id, claim.result_id, claimant))
 
-    def submit_claim(self, request_id: int, claim: FinalClaim):
+    def submit_claim(self, request_id: int, claim: ClaimArguments):
+        """Reveal a claim: a whole run's final state, or a graph run's values root and node count."""
+        if isinstance(claim, GraphClaim):
+            return self.contract.functions.submitGraphClaim(request_id, claim.values_root, claim.node_count)
         return self.contract.functions.submitClaim(request_id, claim.state_data)
 
-    def finalize(self, claim_id: int, claim: FinalClaim):
+    def finalize(self, claim_id: int, claim: ClaimArguments):
         """The call that makes `claim` (the claim's true final state) the request's result, whatever its kind:
         finalize with the output for OUTPUT and STEP_LIMIT_REACHED, finalizeMalformed with the output region's
-        leaf proofs for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE."""
+        leaf proofs for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE; for a graph claim, finalizeGraph with its output
+        value's siblings, or finalizeGraphTooLarge with the first leaf of its region."""
+        if isinstance(claim, GraphClaim):
+            if claim.kind == ResultKind.OUTPUT_TOO_LARGE:
+                return self.contract.functions.finalizeGraphTooLarge(
+                    claim_id, claim.first_leaf.as_struct(), list(claim.siblings)
+                )
+            return self.contract.functions.finalizeGraph(claim_id, claim.output, list(claim.siblings))
         if claim.proof is not None:
             return self.contract.functions.finalizeMalformed(claim_id, claim.state_data, claim.proof.as_struct())
         return self.contract.functions.finalize(claim_id, claim.state_data, claim.output, list(claim.siblings))
@@ -363,8 +269,13 @@ class Registry:
     def select(self, game_id: int, segment: int, hashes: list[bytes]):
         return self.contract.functions.select(game_id, segment, hashes)
 
-    def resolve(self, game_id: int, witness: StepWitness):
+    def resolve(self, game_id: int, witness: StepProof):
         return self.contract.functions.resolve(game_id, witness.state_data, witness.proof)
+
+    def link(self, game_id: int, proof: LinkProof):
+        return self.contract.functions.link(
+            game_id, proof.encoded_openings(), proof.final_state, list(proof.output_region_siblings)
+        )
 
     def timeout(self, game_id: int):
         return self.contract.functions.timeout(game_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..chain.parameters import Parameters
+from ..protocol.parameters import Parameters
 from .common import console, print_json, user_errors
 
 DEFAULTS = Parameters()

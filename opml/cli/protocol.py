@@ -215,8 +215,8 @@ def respond(
     from ..agents.player import Player, bisections_from_logs
     from ..agents.responder import Responder, move_name
     from ..chain.events import EventReader
-    from ..chain.registry import Turn
     from ..errors import BadInput
+    from ..protocol.types import Turn
 
     if side not in ("defender", "challenger"):
         raise typer.BadParameter("--as is defender or challenger")
@@ -290,8 +290,9 @@ def status(
 ) -> None:
     """Where a request or a game stands, as the chain says."""
     from ..chain.client import connect
-    from ..chain.registry import Deployment, Registry, Turn
+    from ..chain.registry import Deployment, Registry
     from ..errors import BadInput
+    from ..protocol.types import Turn
 
     with user_errors():
         if (request_id is None) == (game_id is None):

@@ -33,7 +33,7 @@ def up(
 ) -> None:
     """Start anvil, deploy, start every service, wait for them to be ready, and run until Ctrl-C; a service that
     exits is started again (after 1 s, doubling up to 30 s while it keeps crashing)."""
-    from ..chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
+    from ..protocol.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
     from ..stack import Stack, StackConfig
 
     if data_dir.exists() and not keep:
@@ -51,10 +51,10 @@ def up(
         try:
             stack.start()
             if liar:
-                stack.start_service("liar", "submitter", LIAR_ENV | {"SUBMITTER_FAULT_LIE_FROM_STEP": str(lie_from_step)})
-            stack.supervise(
-                lambda name, code: console.print(f"[yellow]{name} exited ({code}): started again[/yellow]")
-            )
+                stack.start_service(
+                    "liar", "submitter", LIAR_ENV | {"SUBMITTER_FAULT_LIE_FROM_STEP": str(lie_from_step)}
+                )
+            stack.supervise(lambda name, code: console.print(f"[yellow]{name} exited ({code}): started again[/yellow]"))
             console.print(f"[green]ready[/green]: chain {stack.rpc_url}, deployment {stack.deployment_path}")
             for name, service in stack.services.items():
                 console.print(f"  {name:<11} {service.url}/docs")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from typing import TYPE_CHECKING
 
 from ..guest import INFERENCE, built
 from .common import console, hex0x, print_json, read_optional, user_errors

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import random
 
+from ..protocol.claims import FinalClaim, StepProof
 from ..vm.execution import Execution
 from ..vm.merkle import keccak256
 from .solver import Solver
-from .trace import FinalClaim, LocalTrace, StepWitness, forged_claim
+from .trace import LocalTrace, forged_claim
 
 
 class LyingTrace:
@@ -32,7 +33,7 @@ class LyingTrace:
         true = self.truth.state_hashes(steps)
         return [hash if step < self.lie_from else self._made_up(step) for step, hash in zip(steps, true, strict=True)]
 
-    def step_witness(self, step: int) -> StepWitness:
+    def step_witness(self, step: int) -> StepProof:
         return self.truth.step_witness(step)  # the truth: a liar cannot prove its lie
 
     def _made_up(self, step: int) -> bytes:
@@ -80,7 +81,7 @@ class RandomChallenger:
     def disputed_segment(self, lo: int, hi: int, hashes: list[bytes]) -> int:
         return self.random.randrange(len(hashes) + 1)
 
-    def step_witness(self, lo: int) -> StepWitness:
+    def step_witness(self, lo: int) -> StepProof:
         return self.solver.step_witness(lo)
 
     def step_leads_to(self, lo: int, hi_hash: bytes) -> bool:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..chain.registry import Game, Turn
+from ..protocol.claims import StepProof
+from ..protocol.types import Game, Turn
 from .solver import Solver
-from .trace import StepWitness
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Select:
 
 @dataclass(frozen=True)
 class Resolve:
-    witness: StepWitness
+    witness: StepProof
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFound, Upstream
+from ..protocol.claims import FinalClaim, StepProof
 from ..service.clients import ServiceClient
 from ..vm.merkle import keccak256
 from ..vm.output import OutputProof, ResultKind
 from ..vm.state import State
-from .trace import FinalClaim, StepWitness
 
 MAX_STEPS_PER_QUERY = 256  # the worker's limit for one POST /executions/{id}/states
 DEFAULT_TIMEOUT = 600.0
@@ -137,9 +137,9 @@ class RemoteTrace:
             hashes.extend(_bytes(h) for h in answer["hashes"])
         return hashes
 
-    def step_witness(self, step: int) -> StepWitness:
+    def step_witness(self, step: int) -> StepProof:
         witness = self._query("GET", "proof", params={"step": step}).json()
-        return StepWitness(state_data=_bytes(witness["pre_state"]), proof=_bytes(witness["proof"]))
+        return StepProof(state_data=_bytes(witness["pre_state"]), proof=_bytes(witness["proof"]))
 
     # --- the execution behind it ---------------------------------------------------------------
 

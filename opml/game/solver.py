@@ -7,8 +7,9 @@ it disagrees with; at one step wide, the witness of that step settles the game.
 
 from __future__ import annotations
 
-from . import dissection
-from .trace import FinalClaim, StepWitness, TraceProvider
+from ..protocol import dissection
+from ..protocol.claims import FinalClaim, StepProof
+from .trace import TraceProvider
 
 
 class Solver:
@@ -47,6 +48,6 @@ class Solver:
         """Whether the true step from `lo` ends in `hi_hash`: who wins a game narrowed to [lo, lo + 1]."""
         return self.trace.state_hashes([lo + 1])[0] == bytes(hi_hash)
 
-    def step_witness(self, lo: int) -> StepWitness:
+    def step_witness(self, lo: int) -> StepProof:
         """The witness that settles a game narrowed to [lo, lo + 1]."""
         return self.trace.step_witness(lo)

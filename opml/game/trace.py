@@ -8,62 +8,15 @@ exited by then ends there, not exited ("step limit reached").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
+from ..protocol.claims import FinalClaim, StepProof
 from ..vm.execution import Execution
 from ..vm.layout import OUTPUT
 from ..vm.machine import length_prefixed
-from ..vm.output import REGION_SIBLING_COUNT, OutputProof, ResultKind
-from ..vm.state import State
+from ..vm.output import REGION_SIBLING_COUNT, ResultKind
 
 SIBLING_COUNT = REGION_SIBLING_COUNT
-
-
-@dataclass(frozen=True)
-class FinalClaim:
-    """The arguments of submitClaim and of the call that finalizes it: the final state, its result kind, its
-    output and the proofs. `finalize(state, output, siblings)` for OUTPUT and STEP_LIMIT_REACHED;
-    `finalizeMalformed(state, proof)` for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE. A kind left NONE is the
-    one an exited state with this output has (OUTPUT), or STEP_LIMIT_REACHED for a state that has not exited.
-    """
-
-    state: State
-    output: bytes
-    siblings: tuple[bytes, ...]  # the output region's siblings in memory (nodes 19, 8, 5, 3)
-    kind: ResultKind = ResultKind.NONE
-    proof: OutputProof | None = None  # for MALFORMED_OUTPUT and OUTPUT_TOO_LARGE
-
-    def __post_init__(self) -> None:
-        if self.kind == ResultKind.NONE:
-            default = ResultKind.OUTPUT if self.state.exited else ResultKind.STEP_LIMIT_REACHED
-            object.__setattr__(self, "kind", default)
-        if self.kind in (ResultKind.MALFORMED_OUTPUT, ResultKind.OUTPUT_TOO_LARGE) and self.proof is None:
-            raise ValueError(f"a {self.kind.label} claim needs its output proof")
-
-    @property
-    def state_data(self) -> bytes:
-        return self.state.encode()
-
-    @property
-    def hash(self) -> bytes:
-        return self.state.hash
-
-    @property
-    def steps(self) -> int:
-        return self.state.step
-
-    @property
-    def exited(self) -> bool:
-        return self.state.exited
-
-
-@dataclass(frozen=True)
-class StepWitness:
-    """The arguments of resolve: the state before the step and the step's proof."""
-
-    state_data: bytes
-    proof: bytes
 
 
 class TraceProvider(Protocol):
@@ -75,7 +28,7 @@ class TraceProvider(Protocol):
         """The state hash after each of `steps` instructions (the final state's past the end)."""
         ...
 
-    def step_witness(self, step: int) -> StepWitness:
+    def step_witness(self, step: int) -> StepProof:
         """The pre-state at `step` and the proof of the instruction executed from it."""
         ...
 
@@ -105,9 +58,9 @@ class LocalTrace:
         last = self.final_claim().steps
         return [self.execution.state_at(min(step, last)).hash for step in steps]
 
-    def step_witness(self, step: int) -> StepWitness:
+    def step_witness(self, step: int) -> StepProof:
         witness = self.execution.proof_at(step)
-        return StepWitness(witness.pre_state.encode(), witness.proof)
+        return StepProof(witness.pre_state.encode(), witness.proof)
 
 
 def forged_claim(execution: Execution, output: bytes) -> FinalClaim:

@@ -11,14 +11,16 @@ from opml.agents.runtime import AgentConfig
 from opml.agents.solvers import ChallengerFaults, SubmitterFaults
 from opml.agents.store import AgentStore
 from opml.agents.submitter import SubmitterAgent
-from opml.agents.work import WorkKey
 from opml.agents.traces import LocalTraces, StaticModels
+from opml.agents.work import WorkKey
 from opml.chain.anvil import dev_key
 from opml.chain.client import TransactionManager, connect
 from opml.chain.deploy import deploy_with_defaults, program_image, register_program
-from opml.chain.registry import ClaimStatus, GameStatus, Parameters, Registry, RequestStatus, ResultKind
+from opml.chain.registry import Registry, ResultKind
 from opml.guest import LARGE_OUTPUT, MALFORMED_OUTPUT, built
 from opml.models.formats import Prediction
+from opml.protocol.parameters import Parameters
+from opml.protocol.types import ClaimStatus, GameStatus, RequestStatus
 from opml.resources import seed_model_dir
 from opml.service.db import ensure_database
 from opml.vm.elf import Program

@@ -8,8 +8,10 @@ from opml.chain.client import JournalEntry, MemoryJournal, TransactionManager, c
 from opml.chain.deploy import deploy_with_defaults
 from opml.chain.errors import ChainUnavailable, TxReverted
 from opml.chain.events import EventReader
-from opml.chain.registry import Parameters, Registry, RequestStatus
+from opml.chain.registry import Registry
 from opml.models.formats import model_root
+from opml.protocol.parameters import Parameters
+from opml.protocol.types import RequestStatus
 from opml.resources import seed_model_dir
 
 from ..faults import RpcProxy

@@ -16,21 +16,14 @@ from opml.chain.client import TransactionManager
 from opml.chain.deploy import deploy_contracts, program_image, register_model, register_program
 from opml.chain.errors import TxReverted
 from opml.chain.events import EventReader
-from opml.chain.registry import (
-    ClaimStatus,
-    Deployment,
-    GameStatus,
-    Parameters,
-    Registry,
-    RequestStatus,
-    ResultKind,
-    Turn,
-)
+from opml.chain.registry import Deployment, Registry
 from opml.game.faults import LyingTrace, RandomChallenger, lying_output
 from opml.game.solver import Solver
 from opml.game.trace import LocalTrace, forged_claim
 from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.models.formats import Prediction
+from opml.protocol.parameters import Parameters
+from opml.protocol.types import ClaimStatus, GameStatus, RequestStatus, ResultKind, Turn
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 

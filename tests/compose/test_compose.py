@@ -20,7 +20,7 @@ import pytest
 from eth_account import Account
 
 from opml.chain.anvil import dev_key
-from opml.chain.registry import Parameters, kept_share
+from opml.protocol.parameters import Parameters, kept_share
 from opml.resources import seed_model_dir
 
 from .engine import Engine, Project, log

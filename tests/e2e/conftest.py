@@ -11,7 +11,8 @@ import pytest
 
 from opml.chain.anvil import dev_key
 from opml.chain.client import TransactionManager, connect
-from opml.chain.registry import Parameters, Registry
+from opml.chain.registry import Registry
+from opml.protocol.parameters import Parameters
 from opml.resources import seed_model_dir
 from opml.stack import Stack, StackConfig
 

@@ -23,8 +23,9 @@ from web3 import Web3
 from opml.chain.anvil import Anvil, advance_time, dev_key
 from opml.chain.client import TransactionManager, connect
 from opml.chain.deploy import ProgramImage, deploy_contracts, register_model, register_program, seed_model
-from opml.chain.registry import Parameters, Registry
-from opml.game.trace import FinalClaim
+from opml.chain.registry import Registry
+from opml.protocol.claims import FinalClaim
+from opml.protocol.parameters import Parameters
 from opml.stack import Stack, StackConfig
 from opml.vm.state import State
 

@@ -3,7 +3,6 @@ One honest request and one disputed lie, end to end through the services."""
 
 import pytest
 
-
 from .conftest import started_stack
 from .test_scenarios import claims_by, running
 

@@ -16,10 +16,10 @@ import httpx
 import numpy as np
 import pytest
 
-from opml.chain.parameters import MINILM_STEP_LIMIT, kept_share, sized_for
 from opml.models import minilm
 from opml.models.formats import Prediction, parse_model
 from opml.models.reference import run
+from opml.protocol.parameters import MINILM_STEP_LIMIT, kept_share, sized_for
 from opml.stack import Stack, StackConfig
 
 from .conftest import Harness, wait_for

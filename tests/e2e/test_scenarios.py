@@ -9,10 +9,11 @@ from collections import defaultdict
 import httpx
 import pytest
 
-from opml.chain.events import EventReader
-from opml.chain.registry import GameStatus, kept_share
-from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.chain.deploy import program_image, register_program
+from opml.chain.events import EventReader
+from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
+from opml.protocol.parameters import kept_share
+from opml.protocol.types import GameStatus
 from opml.resources import seed_model_dir
 from opml.vm.elf import Program
 from opml.vm.execution import Execution

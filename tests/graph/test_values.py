@@ -14,9 +14,9 @@ from opml.graph.values import (
     ValueFormatError,
     canonical,
     decode_value,
+    encode_value,
     first_leaf_proof,
     root_from_first_leaf,
-    encode_value,
     value_root,
 )
 from opml.vm import layout as L

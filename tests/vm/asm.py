@@ -2,9 +2,9 @@
 
 import struct
 
+from opml.vm import semantics as S
 from opml.vm.elf import Program, Segment
 from opml.vm.machine import Machine
-from opml.vm import semantics as S
 
 CODE_BASE = 0x1000
 

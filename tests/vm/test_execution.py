@@ -5,9 +5,9 @@ import random
 import pytest
 
 from opml.guest import built
+from opml.vm import execution as execution_module
 from opml.vm import layout as L
 from opml.vm.elf import Program
-from opml.vm import execution as execution_module
 from opml.vm.execution import Execution, StepLimitExceeded
 from opml.vm.machine import Machine
 from opml.vm.merkle import root_from_proof, verify_leaf_proof

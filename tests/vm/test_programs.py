@@ -6,11 +6,11 @@ import pytest
 
 from opml.guest import ALL_PROGRAMS, TEST_PROGRAMS, build_all, built
 from opml.vm import layout as L
+from opml.vm import semantics as S
 from opml.vm.disasm import FAMILIES, mnemonic
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.machine import Machine
-from opml.vm import semantics as S
 
 EXPECTED_EXIT = {
     "tests/alu": 0,

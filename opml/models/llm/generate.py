@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .format import LlmConfig, LlmModel
 from . import ops
+from .format import LlmConfig, LlmModel
 from .ops import Matrix
 
 PROMPT_STEP = 0

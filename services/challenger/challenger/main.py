@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from opml.agents.challenger import ChallengerAgent
-from opml.agents.solvers import ChallengerFaults
 from opml.agents.metrics import AgentMetrics
+from opml.agents.solvers import ChallengerFaults
 from opml.agents.views import Receipts
 from opml.agents.wiring import build_parts, readiness_checks
 from opml.service.app import create_app as create_service_app

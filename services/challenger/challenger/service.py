@@ -22,7 +22,6 @@ from opml.agents.views import (
 from opml.chain.registry import Registry
 from opml.errors import OpmlError
 
-
 T = TypeVar("T")
 
 
@@ -58,7 +57,9 @@ class Disputes:
         trace = None
         if game.width == 1:
             try:
-                requested = self.store.events(name="InferenceRequested", request_id=self.registry.claim(game.claim_id).request_id)
+                requested = self.store.events(
+                    name="InferenceRequested", request_id=self.registry.claim(game.claim_id).request_id
+                )
                 trace = self.traces.trace_for(request_view(self.registry, requested[0].args)) if requested else None
             except (Unverifiable, OpmlError):
                 trace = None  # shown without the true post-state

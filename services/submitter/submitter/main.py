@@ -11,7 +11,7 @@ from opml.agents.solvers import SubmitterFaults
 from opml.agents.submitter import SubmitterAgent, SubmitterPolicy
 from opml.agents.traces import LocalTraces
 from opml.agents.views import Receipts
-from opml.agents.wiring import build_parts, readiness_checks, key_for
+from opml.agents.wiring import build_parts, key_for, readiness_checks
 from opml.chain.client import TransactionManager
 from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics

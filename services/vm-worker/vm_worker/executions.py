@@ -31,7 +31,8 @@ from typing import TypeVar
 
 from opml.errors import BadInput, Conflict, OpmlError, Unavailable
 from opml.game.remote import MAX_STEPS_PER_QUERY, ExecutionRequest
-from opml.game.trace import FinalClaim, LocalTrace
+from opml.game.trace import LocalTrace
+from opml.protocol.claims import FinalClaim
 from opml.service.logs import get_logger
 from opml.vm.execution import Execution, RunResult, SavedRun
 from opml.vm.machine import StepWitness

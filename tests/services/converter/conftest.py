@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from torch import nn
-
 from converter.main import create_app
 from converter.settings import ConverterSettings
+from torch import nn
+
 from opml import resources
 from opml.guest import INFERENCE, built
 from opml.service.testing import free_port, serve_in_thread

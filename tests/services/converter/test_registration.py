@@ -12,8 +12,10 @@ from web3 import Web3
 from opml.chain.anvil import Anvil, dev_key
 from opml.chain.client import TransactionManager, connect
 from opml.chain.deploy import deploy_contracts, register_model
-from opml.chain.registry import Model, Parameters, Registry
+from opml.chain.registry import Registry
 from opml.models.training import SeedMLP
+from opml.protocol.parameters import Parameters
+from opml.protocol.types import Model
 
 from .conftest import SEED, running_converter, state_dict_bytes
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from vm_worker.main import create_app
+from vm_worker.settings import VmWorkerSettings
 
 from opml import resources
 from opml.guest import SPIN, built
+from opml.service.testing import serve_in_thread
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
-from opml.service.testing import serve_in_thread
-from vm_worker.main import create_app
-from vm_worker.settings import VmWorkerSettings
 
 READY_TIMEOUT = 60.0  # a cold numba cache compiles for about 20 s
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from vm_worker.schemas import ExecutionIn
 
 from opml.vm.layout import MAX_INPUT_BYTES
-from vm_worker.schemas import ExecutionIn
 
 from .conftest import b64, hex0x, running_worker
 

@@ -8,19 +8,19 @@ import time
 
 import httpx
 import pytest
+from vm_worker.content import ExecutionSpec
+from vm_worker.executions import Job
 
-from opml.game.dissection import interior_points
 from opml.game.remote import execution_id
 from opml.game.trace import LocalTrace
 from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
 from opml.models.formats import Prediction
 from opml.models.reference import predict
+from opml.protocol.dissection import interior_points
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 from opml.vm.machine import Machine
 from opml.vm.merkle import keccak256
-from vm_worker.content import ExecutionSpec
-from vm_worker.executions import Job
 
 from .conftest import b64, hex0x, metric, running_worker, spin_request, unhex
 

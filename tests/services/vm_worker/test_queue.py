@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from vm_worker.runs import RunStore
 
 from opml.guest import SPIN, built
 from opml.service.testing import free_port
@@ -20,7 +21,6 @@ from opml.stack import ServiceProcess
 from opml.vm import execution as execution_module
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
-from vm_worker.runs import RunStore
 
 from .conftest import metric, running_worker, spin_request, unhex
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from opml.errors import NotFound
-from opml.game import dissection
 from opml.game.remote import ExecutionRequest, RemoteTrace, create_execution
 from opml.game.solver import Solver
 from opml.game.trace import LocalTrace
 from opml.guest import INFERENCE, MALFORMED_OUTPUT, SPIN, built
+from opml.protocol import dissection
 from opml.service.clients import ServiceClient
 from opml.service.testing import free_port
 from opml.vm.elf import Program
