@@ -16,13 +16,16 @@ import time
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
 from ..protocol.parameters import kept_share, move_refund_of
-from ..protocol.types import ClaimStatus, Game, GameStatus, Turn
+from ..game.graph import GraphSolver
+from ..game.solver import Solver
+from ..protocol.types import ClaimStatus, Game, GameStatus, Phase, Turn
+from ..vm.node_run import NodeHeader
 from .runtime import Agent
 from .traces import Unverifiable
 from .work import WorkKey, WorkKind
 
 CHALLENGE_DONE = frozenset({"AlreadyChallenged", "ClaimNotLive"})
-MOVES = ("Bisected", "SegmentSelected", "GameEnded")
+MOVES = ("Bisected", "SegmentSelected", "Linked", "GameEnded")
 
 
 class DisputingAgent(Agent):
@@ -82,7 +85,7 @@ class DisputingAgent(Agent):
         if solver is None:
             self.store.set_work(key, "computing")
             return
-        if solver.agrees_with(claim.final_state_hash):
+        if solver.agrees_with(claim.final_state_hash, claim.steps):
             self.store.set_work(key, "honest", done=True)
             return
         self.store.set_work(key, "lie")
@@ -124,6 +127,8 @@ class DisputingAgent(Agent):
         clock = self.registry.parameters.clock_budget
         request_id = self.request_of(game.claim_id)
         solver = self.solver_or_wait(key, request_id)
+        if isinstance(solver, GraphSolver):
+            solver = self._graph_solver(key, game_id, game, side, request_id, solver)
         if solver is None:
             self.store.set_work(key, "computing", deadline=game.deadline, budget=clock)
             return
@@ -131,6 +136,35 @@ class DisputingAgent(Agent):
         self.play_turn(key, game_id, game, side, solver, bisections)
         game = self.registry.game(game_id)
         self._sleep_until_needed(key, game)
+
+    def _graph_solver(self, key: WorkKey, game_id: int, game: Game, side: Turn, request_id: int,
+                      solver: GraphSolver) -> Solver | None:  # fmt: skip
+        """The solver of a graph claim's game where it stands: the graph solver in phase 1 (its node run computed
+        first when the defender is about to link), the solver over the linked node's run in phase 2. None while
+        that run is being computed (off the job workers)."""
+        if game.phase == Phase.GRAPH:
+            if side == Turn.DEFENDER and game.width == 1:  # about to link: the node run first
+                header = solver.trace.header_of(game.lo)
+                task = ("node", request_id, header)
+                if self.computed_or_wait(key, task, lambda: solver.phase2(header).claim()) is None:
+                    return None
+            return solver
+        header = self.linked_header(game_id)
+        if header is None:
+            return None  # its Linked event has not reached the index yet: the event wakes the game
+        if self.computed_or_wait(key, ("node", request_id, header), lambda: solver.phase2(header).claim()) is None:
+            return None
+        phase2 = solver.phase2(header)
+        start = phase2.trace.state_hashes([0])[0]
+        if game.lo == 0 and start != game.lo_hash:
+            self.log.error("the linked node run's start state is not the one computed here", game=game_id,
+                           chain=game.lo_hash.hex(), here=start.hex())  # fmt: skip
+        return phase2
+
+    def linked_header(self, game_id: int) -> NodeHeader | None:
+        """The node header a game was linked with, from its Linked event."""
+        rows = self.store.events(name="Linked", game_id=game_id)
+        return NodeHeader.from_bytes(bytes.fromhex(rows[-1].args["header"][2:])) if rows else None
 
     def _sleep_until_needed(self, key: WorkKey, game: Game) -> None:
         """Until the next move in the game wakes it (an event), or the mover's clock runs out (a timeout to

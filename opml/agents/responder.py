@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..chain.client import Sent, TransactionManager
 from ..chain.errors import TxReverted
 from ..chain.registry import Registry
-from ..game.moves import Bisect, Move, Resolve, Select, Timeout
+from ..game.moves import Bisect, Link, Move, Resolve, Select, Timeout
 from ..protocol.types import Game
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def move_name(move: Move) -> str:
 
 def intent_of(game_id: int, game: Game, move: Move) -> str:
     """The same position and move always give the same intent, so a restart never sends it twice."""
-    return f"game {game_id} {move_name(move)} [{game.lo},{game.hi}] r{game.rounds}"
+    return f"game {game_id} {move_name(move)} {game.phase.name.lower()} [{game.lo},{game.hi}] r{game.rounds}"
 
 
 class Responder:
@@ -50,6 +50,8 @@ class Responder:
             return self.registry.select(game_id, move.segment, move.hashes)
         if isinstance(move, Resolve):
             return self.registry.resolve(game_id, move.witness)
+        if isinstance(move, Link):
+            return self.registry.link(game_id, move.proof)
         if isinstance(move, Timeout):
             return self.registry.timeout(game_id)
         raise TypeError(f"not a move: {move!r}")

@@ -99,7 +99,7 @@ class Agent:
             on_ready=self._trace_ready,
             on_seconds=self.metrics.vm_seconds.inc,
         )
-        self._waiting: dict[int, set[WorkKey]] = defaultdict(set)  # request id -> work waiting for its trace
+        self._waiting: dict[object, set[WorkKey]] = defaultdict(set)  # a computation -> the work waiting for it
         self._solvers: dict[int, Solver] = {}
         self._views: dict[int, RequestView] = {}
         self._failures: dict[WorkKey, int] = defaultdict(int)
@@ -289,7 +289,17 @@ class Agent:
         solver = self._solvers[request_id] = self.solvers(view, trace, self.registry.parameters.arity)
         return solver
 
-    def _trace_ready(self, request_id: int) -> None:
+    def computed_or_wait(self, key: WorkKey, task, compute):
+        """The result of `compute()` if the compute pool has finished it under `task`; otherwise None, the
+        computation started and `key` asleep until it is done (a node run for phase 2, say)."""
+        with self._lock:
+            result = self.traces.task(task, compute)
+            if result is None:
+                self._waiting[task].add(key)
+                self.store.set_work(key, wake_at=time.time() + WAITING_FOR_TRACE)
+        return result
+
+    def _trace_ready(self, request_id) -> None:
         with self._lock:
             keys = self._waiting.pop(request_id, set())
         for key in keys:

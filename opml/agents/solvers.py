@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..game.faults import Liar, LyingTrace, RandomChallenger, Silent, lying_output
+from ..game.faults import Liar, LyingGraphTrace, LyingTrace, RandomChallenger, Silent, lying_output
+from ..game.graph import GraphSolver, GraphTrace
 from ..game.solver import Solver
 from ..game.trace import LocalTrace, TraceProvider, forged_claim
 from .traces import LocalTraces, RequestView, Unverifiable
@@ -23,6 +24,8 @@ class SolverFactory(Protocol):
 
 
 def honest(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+    if isinstance(trace, GraphTrace):
+        return GraphSolver(trace, arity)
     return Solver(trace, arity)
 
 
@@ -31,7 +34,8 @@ class SubmitterFaults:
     """A submitter that lies about its results or goes silent in its games."""
 
     lie: Literal["none", "output", "states"] = "none"
-    lie_from_step: int = 1  # with lie="states": the first step whose state is made up
+    lie_from_step: int = 1  # with lie="states": the first step whose state is made up; of a graph request,
+    # the node whose output value it flips a bit of (the last node when beyond it)
     silent_after_rounds: int | None = None  # stop defending after this many rounds (0: never answer)
 
     def solvers(self, local_traces: LocalTraces | None) -> SolverFactory:
@@ -68,6 +72,10 @@ class ChallengerFaults:
 
 def _lying(local_traces: LocalTraces, lie: str, lie_from_step: int) -> SolverFactory:
     def factory(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
+        if isinstance(trace, GraphTrace):  # a graph request: one bit of one node's value, from the given node
+            node = min(lie_from_step, trace.node_count) - 1 if lie == "states" else trace.node_count - 1
+            return LiarOfGraph(LyingGraphTrace(trace, max(0, node), element=view.request_id, bit=view.request_id),
+                               arity)  # fmt: skip
         truth = local_traces.trace_for(view)
         assert isinstance(truth, LocalTrace)
         claim = forged_claim(truth.execution, lying_output(truth.execution, view.step_limit))
@@ -75,6 +83,13 @@ def _lying(local_traces: LocalTraces, lie: str, lie_from_step: int) -> SolverFac
         return Liar(LyingTrace(truth, claim, lie_from), arity)
 
     return factory
+
+
+class LiarOfGraph(GraphSolver):
+    """A graph solver over a lying graph trace; like `Liar`, it disputes nobody else's claim."""
+
+    def agrees_with(self, final_state_hash: bytes, steps: int | None = None) -> bool:
+        return True
 
 
 def _silent(inner: SolverFactory, after_rounds: int) -> SolverFactory:

@@ -17,10 +17,11 @@ import httpx
 
 from .. import resources
 from ..chain.registry import Registry
+from ..protocol.types import ProgramKind
 from ..errors import BadInput, Conflict, NotFound, OpmlError, Upstream
 from ..game.remote import ExecutionRequest, RemoteTrace
 from ..game.trace import LocalTrace, TraceProvider
-from ..guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, SPIN, built
+from ..guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, NODE, SPIN, built
 from ..models.formats import model_root
 from ..service.clients import ServiceClient
 from ..vm.elf import Program
@@ -43,6 +44,12 @@ class RequestView:
     deadline: int
     requester: str
     start_state_hash: bytes
+    program_kind: ProgramKind = ProgramKind.WHOLE_RUN  # which game its claims play
+
+    @property
+    def graph(self) -> bool:
+        """Whether its claims play the two-phase game (a GraphNodes program)."""
+        return self.program_kind == ProgramKind.GRAPH_NODES
 
 
 class Unverifiable(Conflict):
@@ -63,7 +70,7 @@ def builtin_programs() -> dict[bytes, Program]:
     """The guest programs every agent knows, by the root P the registry holds: the inference program, and the
     test programs whose runs end with each other result kind (a step limit, a malformed or too large output)."""
     programs = {}
-    for guest in (INFERENCE, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT):
+    for guest in (INFERENCE, NODE, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT):
         program = Program.from_file(built(guest.name))
         programs[Execution(program).region_roots()["program"]] = program
     return programs
@@ -86,6 +93,7 @@ def request_view(registry: Registry, event_args: dict) -> RequestView:
         deadline=event_args["deadline"],
         requester=event_args["requester"],
         start_state_hash=_bytes(event_args["startStateHash"]),
+        program_kind=program.kind,
     )
 
 
@@ -146,6 +154,8 @@ class LocalTraces(CachedTraces):
         model = self.models.model_bytes(request.model_root, request.model_uri)
         if model_root(model) != request.model_root:
             raise Unverifiable(f"request {request.request_id}: the model file does not hash to the registered root")
+        if request.graph:
+            return graph_trace(request, program, model, local_node_runs(program, model, request))
         execution = Execution(program, model=model, input=request.input)
         return LocalTrace(execution, request.step_limit), execution.initial_state.hash
 
@@ -164,13 +174,18 @@ class StaticModels:
 
 class WorkerTraces(CachedTraces):
     """Traces computed by a vm-worker over HTTP (the services' way): the worker fetches the model from the
-    converter by its root and checks it; the program must be one the worker knows."""
+    converter by its root and checks it; the program must be one the worker knows. A graph request's values are
+    computed natively here (that is the point of the two-phase game), from the model file `models` gives."""
 
-    def __init__(self, worker: ServiceClient, capacity: int = 256):
+    def __init__(self, worker: ServiceClient, models: ModelSource | None = None, capacity: int = 256):
         super().__init__(capacity)
         self.worker = worker
+        self.models = models
+        self._programs: dict[bytes, Program] | None = None
 
     def build(self, request: RequestView) -> tuple[TraceProvider, bytes]:
+        if request.graph:
+            return self._graph(request)
         spec = ExecutionRequest(
             step_limit=request.step_limit,
             input=request.input,
@@ -182,6 +197,18 @@ class WorkerTraces(CachedTraces):
             return trace, trace.initial_state_hash()
         except (BadInput, NotFound) as error:  # the worker cannot reproduce it: an unknown program or model
             raise Unverifiable(f"request {request.request_id}: {error}") from None
+
+    def _graph(self, request: RequestView) -> tuple[TraceProvider, bytes]:
+        if self.models is None:
+            raise Unverifiable(f"request {request.request_id}: a graph request needs its model file here")
+        if self._programs is None:
+            self._programs = builtin_programs()
+        program = self._programs.get(request.program_root)
+        if program is None:
+            raise Unverifiable(f"request {request.request_id}: node program 0x{request.program_root.hex()[:16]}.. "
+                               "is unknown here")  # fmt: skip
+        model = self.models.model_bytes(request.model_root, request.model_uri)
+        return graph_trace(request, program, model, local_node_runs(program, model, request))
 
 
 class FetchedModels:
@@ -271,6 +298,24 @@ class PreparedTraces:
                     del self._runs[view.request_id]
         raise error
 
+    def task(self, key, compute):
+        """The result of `compute()` (a node run for phase 2, say) once it is done, run on the compute pool under
+        `key` (one run per key); None (and the run started) if not done yet. Errors as `ready` raises them."""
+        with self._lock:
+            future = self._runs.get(key)
+            if future is None:
+                future = self._runs[key] = self._pool.submit(compute)
+                future.add_done_callback(lambda done: self._on_ready(key))
+        if not future.done():
+            return None
+        error = future.exception()
+        if error is None:
+            return future.result()
+        with self._lock:
+            if self._runs.get(key) is future:
+                del self._runs[key]
+        raise error
+
     def computed(self, request_id: int) -> TraceProvider | None:
         """The trace of a request whose run is done and succeeded, if there is one (never starts a run)."""
         with self._lock:
@@ -300,3 +345,31 @@ class PreparedTraces:
 
     def _finished(self, request_id: int, future) -> None:
         self._on_ready(request_id)
+
+
+# --- graph requests (the two-phase game) -------------------------------------------------------------------
+
+
+def graph_trace(request: RequestView, program: Program, model: bytes, node_runs) -> tuple[TraceProvider, bytes]:
+    """A graph request's trace: every value computed natively, the node runs a dispute needs from `node_runs`;
+    with S_0, which must be the request's start state."""
+    from ..game.graph import GraphTrace
+    from ..graph.native import NodeRefused, evaluate
+
+    try:
+        run = evaluate(model, request.input)
+    except NodeRefused as refused:  # the node program would refuse a node of the honest run: nothing to claim
+        raise Unverifiable(f"request {request.request_id}: {refused}") from None
+    return GraphTrace(run, node_runs), run.state(0)
+
+
+def local_node_runs(program: Program, model: bytes, request: RequestView):
+    """Node runs in this process: the node program's run for a header and its operands, bounded by the request's
+    step limit (for a graph request, a bound on each node's run)."""
+
+    def node_run(header, operands) -> TraceProvider:
+        execution = Execution.node_run(program, model=model, input=request.input, node=header.node,
+                                       node_count=header.node_count, operands=list(operands))  # fmt: skip
+        return LocalTrace(execution, request.step_limit)
+
+    return node_run

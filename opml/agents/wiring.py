@@ -67,7 +67,7 @@ def build_parts(settings: AgentSettings, dev_account: int) -> AgentParts:
     worker = ServiceClient("vm-worker", settings.vm_worker_url, timeout=300) if settings.vm_worker_url else None
     traces: TraceSource
     if worker is not None:
-        traces = WorkerTraces(worker)
+        traces = WorkerTraces(worker, FetchedModels(converter))
     else:
         traces = LocalTraces(FetchedModels(converter))
     config = AgentConfig(

@@ -9,6 +9,7 @@ some rounds.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from ..protocol.claims import FinalClaim, StepProof
@@ -47,7 +48,7 @@ class Liar(Solver):
     """A solver over a lying trace. It lies about its own claim only: it agrees with every other claim, so an
     agent given it disputes nobody (the tests watch one lie at a time)."""
 
-    def agrees_with(self, final_state_hash: bytes) -> bool:
+    def agrees_with(self, final_state_hash: bytes, steps: int | None = None) -> bool:
         return True
 
 
@@ -72,7 +73,7 @@ class RandomChallenger:
         self.solver = solver
         self.random = random.Random(seed)
 
-    def agrees_with(self, final_state_hash: bytes) -> bool:
+    def agrees_with(self, final_state_hash: bytes, steps: int | None = None) -> bool:
         return False
 
     def plays(self, game) -> bool:
@@ -104,3 +105,80 @@ class Silent:
 
     def __getattr__(self, name: str):
         return getattr(self.solver, name)
+
+
+# --- graph claims (the two-phase game) ----------------------------------------------------------------------
+
+
+class LyingGraphTrace:
+    """A graph run with one bit of one element of value `node + 1` (node `node`'s output) flipped, the later
+    values left as they were: its claim's values root differs from S_{node+1} on, so a dispute narrows to that
+    node. Its link opens the flipped value and a node run whose final state it made up to hold it (the true
+    final state with the output region's root replaced), and in phase 2 every state of that run is true but
+    the last: the game ends on the run's last step, which the liar cannot prove."""
+
+    def __init__(self, truth, node: int, element: int = 0, bit: int = 0):
+        from ..graph.native import GraphRun
+        from ..graph.tree import ValueTree
+        from ..graph.values import decode_value, value_root
+
+        self.truth = truth
+        self.node = node
+        run = truth.run
+        lied = bytearray(run.values[node + 1])
+        count = decode_value(run.values[node + 1]).elements.size  # its elements are its last 4 x count bytes
+        position = len(lied) - 4 * count + 4 * (element % count) + (bit // 8) % 4
+        lied[position] ^= 1 << (bit % 8)
+        values = list(run.values)
+        values[node + 1] = bytes(lied)
+        roots = list(run.roots)
+        roots[node + 1] = value_root(values[node + 1])
+        self.run = GraphRun(run.graph, values, roots, ValueTree(roots))
+
+    @property
+    def node_count(self) -> int:
+        return self.run.node_count
+
+    def final_claim(self):
+        from ..game.graph import GraphTrace
+
+        return GraphTrace(self.run, self.truth.node_runs).final_claim()
+
+    def state_hashes(self, steps: list[int]) -> list[bytes]:
+        n = self.run.node_count
+        return [self.run.state(min(step, n)) for step in steps]
+
+    def step_witness(self, step: int) -> StepProof:
+        raise TypeError("phase 1 has no VM step to prove")
+
+    def header_of(self, node: int):
+        return self.truth.header_of(node)
+
+    def node_trace(self, header):
+        """The true node run, except at the lied node: there, true states ending in a made-up final state."""
+        truth = self.truth.node_trace(header)
+        if header.node != self.node:
+            return truth
+        claim = self._forged(truth)
+        return LyingTrace(truth, claim, claim.steps)
+
+    def link_proof(self, node: int):
+        honest = self.truth.link_proof(node)
+        if node != self.node:
+            return honest
+        lied = self.run.link_openings(node).output
+        forged = self._forged(self.truth.node_trace(self.header_of(node)))
+        return dataclasses.replace(
+            honest,
+            output=dataclasses.replace(honest.output, value=lied.root),
+            final_state=forged.state_data,
+        )
+
+    def _forged(self, truth) -> FinalClaim:
+        """The node run's true final state with its output region holding the lie."""
+        from ..vm.output import memory_root_with_output
+
+        final = truth.final_claim()
+        lied_root = self.run.roots[self.node + 1]
+        state = dataclasses.replace(final.state, mem_root=memory_root_with_output(lied_root, final.siblings))
+        return FinalClaim(state, self.run.values[self.node + 1], final.siblings)

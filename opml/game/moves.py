@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..protocol.claims import StepProof
-from ..protocol.types import Game, Turn
+from ..protocol.claims import LinkProof, StepProof
+from ..protocol.types import Game, Phase, Turn
 from .solver import Solver
 
 
@@ -31,11 +31,18 @@ class Resolve:
 
 
 @dataclass(frozen=True)
+class Link:
+    """The defender's move when phase 1 of a graph claim's game is one node wide (docs/two-phase.md)."""
+
+    proof: LinkProof
+
+
+@dataclass(frozen=True)
 class Timeout:
     pass
 
 
-Move = Bisect | Select | Resolve | Timeout
+Move = Bisect | Select | Resolve | Link | Timeout
 
 
 def opponent_timed_out(game: Game, side: Turn, now: int) -> bool:
@@ -50,6 +57,9 @@ def defender_move(game: Game, solver: Solver, now: int) -> Move | None:
         return Timeout()
     if game.turn != Turn.DEFENDER:
         return None
+    if game.phase == Phase.GRAPH and game.width == 1:
+        # one node wide: link it to a run of the node program, if the disputed value is the true one
+        return Link(solver.link_proof(game.lo)) if solver.step_leads_to(game.lo, game.hi_hash) else None
     if game.width == 1:
         # the step is proven only by the side it proves right; a liar would only lose sooner
         return Resolve(solver.step_witness(game.lo)) if solver.step_leads_to(game.lo, game.hi_hash) else None
@@ -64,6 +74,8 @@ def challenger_move(game: Game, solver: Solver, now: int, bisection: list[bytes]
         return None
     if opponent_timed_out(game, Turn.CHALLENGER, now):
         return Timeout()
+    if game.phase == Phase.GRAPH and game.width == 1:
+        return None  # the defender links the node (the game goes on over its run) or loses on time
     if game.turn == Turn.DEFENDER and game.width == 1:
         if solver.step_leads_to(game.lo, game.hi_hash):
             return None  # the defender is right about this step: it proves it, or loses on time

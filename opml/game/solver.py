@@ -24,8 +24,8 @@ class Solver:
         """Whether this side moves in `game` at all: an honest player always does (a fault may not)."""
         return True
 
-    def agrees_with(self, final_state_hash: bytes) -> bool:
-        """Whether a claim's final state is the true one."""
+    def agrees_with(self, final_state_hash: bytes, steps: int | None = None) -> bool:
+        """Whether a claim's final state is the true one (a whole run's state hash commits to its steps)."""
         return bytes(final_state_hash) == self.claim().hash
 
     def bisection(self, lo: int, hi: int) -> list[bytes]:

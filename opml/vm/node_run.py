@@ -46,6 +46,16 @@ class NodeHeader:
     def to_bytes(self) -> bytes:
         return struct.pack(f">3I{len(self.slots)}I", self.node, self.node_count, len(self.slots), *self.slots)
 
+    @classmethod
+    def from_bytes(cls, data: bytes) -> NodeHeader:
+        """A header as the registry wrote it (the Linked event carries it)."""
+        if len(data) < 12 or (len(data) - 12) % 4:
+            raise BadInput(f"a node header of {len(data)} bytes")
+        node, node_count, count = struct.unpack(">3I", data[:12])
+        if len(data) != 12 + 4 * count:
+            raise BadInput(f"a node header of {len(data)} bytes for {count} operands")
+        return cls(node, node_count, struct.unpack(f">{count}I", data[12:]))
+
     @property
     def root(self) -> bytes:
         """Hd: the root of the header region holding this header."""

@@ -15,6 +15,7 @@ carries bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -154,3 +155,14 @@ def _hex(data: bytes) -> str:
 
 def _bytes(text: str) -> bytes:
     return bytes.fromhex(text.removeprefix("0x"))
+
+
+def memory_root_with_output(output_root: bytes, siblings: Sequence[bytes]) -> bytes:
+    """The memory root of a memory whose output region (node 18) has root `output_root`, given the region's
+    siblings (nodes 19, 8, 5 and 3): InferenceLayout.memoryRootWithOutputRegion."""
+    from .merkle import hash_pair
+
+    node = hash_pair(output_root, siblings[0])  # 9 = 18, 19
+    node = hash_pair(siblings[1], node)  # 4 = 8, 9
+    node = hash_pair(node, siblings[2])  # 2 = 4, 5
+    return hash_pair(node, siblings[3])  # 1 = 2, 3
