@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from opml.agents.views import decode_output
+from opml.readmodel.decode import decode_output
 from opml.chain.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
 from opml.errors import BadInput
 from opml.models import minilm
