@@ -224,8 +224,9 @@ class Registry:
         return self.contract.address
 
     def at(self, block: int) -> Registry:
-        """The same registry read at `block` (a block number): its contract and parameters shared, nothing
-        sent through it."""
+        """The same registry read at `block` (a block number): every read (`request`, `claim`, `game`, ...) is an
+        eth_call at that block; its contract and parameters are shared. Chain time (`now`) stays the chain's
+        present, for the clocks of what was read."""
         self.parameters  # immutable: read once, shared by every pinned copy
         pinned = copy.copy(self)
         pinned.block = block
