@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from opml.agents.views import decode_output
 from opml.errors import BadInput
 from opml.guest import INFERENCE, built
 from opml.models import minilm
 from opml.models.formats import Graph, InputType, Node, Op, Prediction, parse_model
 from opml.protocol.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
+from opml.readmodel.decode import decode_output
 from opml.requests import (
     MIN_STEPS_PER_MULTIPLY_ADD,
     STEPS_PER_MULTIPLY_ADD,

@@ -27,7 +27,7 @@ EXTRA_MOVES = 1
 # The probe is taken on whatever the machine is doing at start; a game may be played under more load.
 # Measured here: a move under a CPU hog (one busy process per core) took up to 4x its idle time.
 LOAD_FACTOR = 4.0
-# VM speed assumed for a challenger's check of a run at the deployment's step limit (opml.chain.parameters
+# VM speed assumed for a challenger's check of a run at the deployment's step limit (opml.protocol.parameters
 # sized_for uses the same: half of what the VM does on this machine's two cores).
 VM_STEPS_PER_SECOND = 150_000_000
 

@@ -15,9 +15,9 @@ import time
 
 from ..chain.errors import TxReverted
 from ..chain.events import ChainEvent
-from ..protocol.parameters import kept_share, move_refund_of
 from ..game.graph import GraphSolver
 from ..game.solver import Solver
+from ..protocol.parameters import kept_share, move_refund_of
 from ..protocol.types import ClaimStatus, Game, GameStatus, Phase, Turn
 from ..vm.node_run import NodeHeader
 from .runtime import Agent

@@ -43,11 +43,10 @@ from .player import BisectionSource, Player
 from .responder import Responder, move_name
 from .scheduler import Scheduler
 from .solvers import SolverFactory, honest
-from .store import AgentStore
+from .store import REGISTRY_CURSOR, AgentStore
 from .traces import PreparedTraces, RequestView, TraceSource, request_view
 from .work import NO_DEADLINE, DueWork, WorkKey, WorkKind
 
-CURSOR = "registry"
 GAUGE_INTERVAL = 1.0  # seconds between updates of the gauges that need a query
 WAITING_FOR_TRACE = 60.0  # seconds a job waiting for its trace sleeps at most (it is woken when it is ready)
 
@@ -170,10 +169,10 @@ class Agent:
         """One call when nothing happened (the head block); the logs and block times of new blocks otherwise."""
         head, self.chain_time = self.reader.head()
         if self._cursor is None:
-            self._cursor = self.store.cursor(CURSOR, self.deployment.start_block - 1)
+            self._cursor = self.store.cursor(REGISTRY_CURSOR, self.deployment.start_block - 1)
         if head > self._cursor:
             events, new_cursor = self.reader.read(self._cursor, until=head, timestamps=True)
-            for event in self.store.save_events(CURSOR, events, new_cursor):
+            for event in self.store.save_events(REGISTRY_CURSOR, events, new_cursor):
                 try:
                     self.on_event(event)
                 except OpmlError as error:  # the event is stored; the work it makes is picked up by its job

@@ -17,13 +17,15 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..chain.client import JournalEntry
 from ..chain.events import ChainEvent
 from ..service.db import Database
+from ..service.journal import JournalColumns, SqlJournal
+from .intents import subject_of
 from .work import WorkKey, WorkKind
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 IDS = ("requestId", "claimId", "gameId")
+REGISTRY_CURSOR = "registry"  # the cursor of the registry's events: the last block whose events are all stored
 
 
 def utcnow() -> datetime:
@@ -59,18 +61,9 @@ class EventRow(Base):
     block_timestamp: Mapped[int] = mapped_column(BigInteger, default=0)  # chain time of the event's block
 
 
-class TransactionRow(Base):
-    """One transaction this agent sent, recorded before broadcast, settled when its receipt is known."""
-
-    __tablename__ = "transactions"
-
-    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
-    intent: Mapped[str] = mapped_column(String(200), index=True)
-    nonce: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, mined, reverted, dropped
-    gas_used: Mapped[int | None] = mapped_column(BigInteger)
-    block_number: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+class TransactionRow(JournalColumns, Base):
+    """One transaction this agent sent, recorded before broadcast, settled when its receipt is known: the
+    journal every service that sends shares (opml.service.journal), in this agent's database."""
 
 
 class WorkRow(Base):
@@ -167,7 +160,7 @@ class AgentStore:
 
     # --- cursor ------------------------------------------------------------------------------------
 
-    def cursor(self, name: str, default: int) -> int:
+    def cursor(self, name: str, default: int | None) -> int | None:
         with self.database.session() as session:
             row = session.get(CursorRow, name)
             return row.block if row is not None else default
@@ -206,22 +199,28 @@ class AgentStore:
                 row.block = max(row.block, cursor)
         return fresh
 
-    def events(self, *, name: str | None = None, **ids: int) -> list[EventRow]:
-        """Stored events in chain order, filtered by name and by request_id/claim_id/game_id."""
+    def events(self, *, name: str | None = None, until: int | None = None, **ids: int) -> list[EventRow]:
+        """Stored events in chain order, filtered by name, by request_id/claim_id/game_id, and up to block `until`
+        (inclusive) when it is given."""
         query = select(EventRow).order_by(EventRow.block_number, EventRow.log_index)
         if name is not None:
             query = query.where(EventRow.name == name)
+        if until is not None:
+            query = query.where(EventRow.block_number <= until)
         for column, value in ids.items():
             query = query.where(getattr(EventRow, column) == value)
         with self.database.session() as session:
             return list(session.scalars(query))
 
-    def events_in(self, tx_hashes: list[str]) -> list[EventRow]:
+    def events_in(self, tx_hashes: list[str], until: int | None = None) -> list[EventRow]:
+        """The stored events of these transactions, in chain order (up to block `until` when it is given)."""
         if not tx_hashes:
             return []
         query = (
             select(EventRow).where(EventRow.tx_hash.in_(tx_hashes)).order_by(EventRow.block_number, EventRow.log_index)
         )
+        if until is not None:
+            query = query.where(EventRow.block_number <= until)
         with self.database.session() as session:
             return list(session.scalars(query))
 
@@ -302,22 +301,21 @@ class AgentStore:
                 session.add(AlertRow(request_id=request_id, claim_id=claim_id, final_state_hash=final_state_hash,
                                      our_state_hash=our_state_hash))  # fmt: skip
 
-    def alerts(self) -> dict[int, AlertRow]:
-        """Alerts by request id."""
+    def alerts(self, request_ids: list[int] | None = None) -> dict[int, AlertRow]:
+        """Alerts by request id (of these requests only, when they are given)."""
+        query = select(AlertRow)
+        if request_ids is not None:
+            query = query.where(AlertRow.request_id.in_(request_ids))
         with self.database.session() as session:
-            return {row.request_id: row for row in session.scalars(select(AlertRow))}
+            return {row.request_id: row for row in session.scalars(query)}
 
     # --- transactions (the TransactionManager's journal) ------------------------------------------
 
     def transactions(self, *, intent_prefix: str | None = None) -> list[TransactionRow]:
-        query = select(TransactionRow).order_by(TransactionRow.created_at)
-        if intent_prefix is not None:
-            query = query.where(TransactionRow.intent.startswith(intent_prefix))
-        with self.database.session() as session:
-            return list(session.scalars(query))
+        return self.journal().rows(intent_prefix=intent_prefix)
 
     def journal(self) -> SqlJournal:
-        return SqlJournal(self.database)
+        return SqlJournal(self.database, TransactionRow, subject_of)
 
     # --- requests sent through the API -------------------------------------------------------------
 
@@ -330,38 +328,6 @@ class AgentStore:
     def submitted(self, request_id: int) -> SubmittedRequestRow | None:
         with self.database.session() as session:
             return session.get(SubmittedRequestRow, request_id)
-
-
-class SqlJournal:
-    """The Journal protocol of opml.chain.client over the transactions table."""
-
-    def __init__(self, database: Database):
-        self.database = database
-
-    def pending(self, intent: str) -> JournalEntry | None:
-        query = (
-            select(TransactionRow)
-            .where(TransactionRow.intent == intent, TransactionRow.status == "pending")
-            .order_by(TransactionRow.created_at.desc())
-        )
-        with self.database.session() as session:
-            row = session.scalars(query).first()
-            return JournalEntry(row.intent, bytes.fromhex(row.tx_hash[2:]), row.nonce) if row else None
-
-    def record(self, entry: JournalEntry) -> None:
-        with self.database.session() as session:
-            tx_hash = "0x" + entry.tx_hash.hex()
-            if session.get(TransactionRow, tx_hash) is None:
-                session.add(TransactionRow(tx_hash=tx_hash, intent=entry.intent, nonce=entry.nonce))
-
-    def settle(self, tx_hash: bytes, status: int, gas_used: int, block_number: int) -> None:
-        with self.database.session() as session:
-            row = session.get(TransactionRow, "0x" + tx_hash.hex())
-            if row is None:
-                return
-            row.status = {1: "mined", 0: "reverted"}.get(status, "dropped")
-            row.gas_used = gas_used or None
-            row.block_number = block_number or None
 
 
 def dumps(value: Any) -> str:

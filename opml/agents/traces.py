@@ -17,12 +17,12 @@ import httpx
 
 from .. import resources
 from ..chain.registry import Registry
-from ..protocol.types import ProgramKind
 from ..errors import BadInput, Conflict, NotFound, OpmlError, Upstream
 from ..game.remote import ExecutionRequest, RemoteTrace
 from ..game.trace import LocalTrace, TraceProvider
 from ..guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, NODE, SPIN, built
 from ..models.formats import model_root
+from ..protocol.types import ProgramKind
 from ..service.clients import ServiceClient
 from ..vm.elf import Program
 from ..vm.execution import Execution

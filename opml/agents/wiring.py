@@ -55,6 +55,14 @@ def key_for(settings: AgentSettings, chain_id: int, dev_account: int) -> str:
     return dev_key(dev_account)
 
 
+def agent_address(settings: AgentSettings, chain_id: int, dev_account: int) -> str:
+    """The agent's account, from its configuration: what the read side shows as "this agent" (it never asks the
+    running agent)."""
+    from eth_account import Account
+
+    return Account.from_key(key_for(settings, chain_id, dev_account)).address
+
+
 def build_parts(settings: AgentSettings, dev_account: int) -> AgentParts:
     deployment = Deployment.read(settings.deployment_path)
     w3 = connect(settings.rpc_url)

@@ -7,6 +7,7 @@ ones value for value.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -101,20 +102,35 @@ def deploy_registry(w3: Web3, parameters: Parameters = Parameters(), sender: str
 
 
 class Registry:
-    """Typed reads of the registry, and the calls that change it (unsent: send them with a TransactionManager)."""
+    """Typed reads of the registry, and the calls that change it (unsent: send them with a TransactionManager).
 
-    def __init__(self, w3: Web3, address: str):
+    Reads are of the latest block, or of one block for a registry pinned with `at(block)`: every read of a
+    report made through one pinned registry sees the chain at the same moment, whatever is mined meanwhile."""
+
+    def __init__(self, w3: Web3, address: str, block: int | None = None):
         self.w3 = w3
         self.contract: Contract = w3.eth.contract(address=address, abi=Artifact.load("InferenceRegistry").abi)
         self._outputs = {entry["name"]: entry["outputs"] for entry in self.contract.abi if entry["type"] == "function"}
         self._parameters: Parameters | None = None
+        self.block = block  # None: the latest block
 
     @property
     def address(self) -> str:
         return self.contract.address
 
+    def at(self, block: int) -> Registry:
+        """The same registry read at `block` (a block number): every read (`request`, `claim`, `game`, ...) is an
+        eth_call at that block; its contract and parameters are shared. Chain time (`now`) stays the chain's
+        present, for the clocks of what was read."""
+        self.parameters  # immutable: read once, shared by every pinned copy
+        pinned = copy.copy(self)
+        pinned.block = block
+        return pinned
+
     def _read(self, what: str, call) -> Any:
-        return with_retries(call.call, what=what)
+        if self.block is None:
+            return with_retries(call.call, what=what)
+        return with_retries(lambda: call.call(block_identifier=self.block), what=f"{what} at block {self.block}")
 
     # --- reads -------------------------------------------------------------------------------------
 

@@ -16,11 +16,11 @@ from opml.agents.work import WorkKey
 from opml.chain.anvil import dev_key
 from opml.chain.client import TransactionManager, connect
 from opml.chain.deploy import deploy_with_defaults, program_image, register_program
-from opml.chain.registry import Registry, ResultKind
+from opml.chain.registry import Registry
 from opml.guest import LARGE_OUTPUT, MALFORMED_OUTPUT, built
 from opml.models.formats import Prediction
 from opml.protocol.parameters import Parameters
-from opml.protocol.types import ClaimStatus, GameStatus, RequestStatus
+from opml.protocol.types import ClaimStatus, GameStatus, RequestStatus, ResultKind
 from opml.resources import seed_model_dir
 from opml.service.db import ensure_database
 from opml.vm.elf import Program

@@ -28,6 +28,7 @@ from .test_explorer import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "swagger"  # screenshots, for people
 LIAR_ACCOUNT = 3
+CHALLENGER_ACCOUNT = 2  # the challenger service's dev account
 OPERATIONS = {
     "converter": ["/models", "/models/{model_id}", "/models/{model_id}/file", "/models/{model_id}/register"],
     "vm-worker": ["/executions", "/executions/{execution_id}", "/executions/{execution_id}/states", "/programs"],
@@ -284,12 +285,14 @@ def test_try_it_out_asks_for_an_inference_and_shows_its_dispute(harness, offline
         assert status == 202, shown
         request_id = shown["request_id"]
         assert shown["url"] == f"/inference-requests/{request_id}" and shown["gas_used"] > 21_000
-        liar = harness.address(LIAR_ACCOUNT)
+        liar, challenger = harness.address(LIAR_ACCOUNT), harness.address(CHALLENGER_ACCOUNT)
+        # the challenger's game (the honest submitter disputes the lie too: it defends its result)
         games = wait_for(
-            lambda: [g for g in harness.report(request_id).get("games", []) if g["status"] != "active"],
+            lambda: [g for g in harness.report(request_id).get("games", [])
+                     if g["status"] != "active" and g["challenger"] == challenger],
             90,
-            "the game against the liar to end",
-        )
+            "the challenger's game against the liar to end",
+        )  # fmt: skip
         (game,) = games
         page.goto(f"{harness.url('challenger')}/docs")
         block = operation(page, "get", "/disputes/{game_id}")

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from challenger.ui.formatting import duration
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from web3 import Web3
 
+from opml.agents.store import AgentStore
 from opml.chain.anvil import Anvil, advance_time, dev_key
 from opml.chain.client import TransactionManager, connect
 from opml.chain.deploy import ProgramImage, deploy_contracts, register_model, register_program, seed_model
@@ -230,9 +232,11 @@ def test_a_lying_claims_game_is_watched_round_by_round_to_the_challengers_win(ha
         page.goto(f"{harness.url('challenger')}/ui")
         stay_marker(page)
         request_id = harness.request()
-        game_row = page.locator(f'#games tr[data-request-id="{request_id}"]')
-        expect(game_row).to_be_visible(timeout=60_000)  # the game appears on the open page
-        game_id = int(game_row.get_attribute("data-game-id"))
+        # the games appear on the open page: this challenger's, and the honest submitter's (it defends its result)
+        game_rows = page.locator(f'#games tr[data-request-id="{request_id}"]')
+        expect(game_rows.first).to_be_visible(timeout=60_000)
+        game_id = int(game_rows.first.get_attribute("data-game-id"))
+        game_row = page.locator(f'#games tr[data-game-id="{game_id}"]')
         assert not_reloaded(page)
         shoot(page, "lying-claim-game-appears")
 
@@ -276,6 +280,15 @@ def test_a_lying_claims_game_is_watched_round_by_round_to_the_challengers_win(ha
     expect(page.locator("#dissection details")).to_have_count(dispute["rounds"])
     expect(page.locator("#bonds tbody tr")).to_have_count(len(dispute["bonds"]))
     expect(page.locator("#bonds")).to_contain_text("burned")
+    # every move against its clock, and each side's least margin
+    moves = page.locator("#moves tbody tr")
+    expect(moves).to_have_count(len(dispute["moves"]))
+    assert moves.evaluate_all("rows => rows.map(row => row.dataset.move)") == [m["move"] for m in dispute["moves"]]
+    expect(page.locator("#moves tr[data-low]")).to_have_count(sum(m["low"] for m in dispute["moves"]))
+    least = dispute["least_left"]
+    expect(page.locator("[data-least-defender]")).to_have_attribute("data-least-defender", str(least["defender"]))
+    expect(page.locator("[data-least-challenger]")).to_have_attribute("data-least-challenger", str(least["challenger"]))
+    expect(page.locator("#transactions tbody tr")).to_have_count(len(dispute["transactions"]))
     assert_accessible(page)
     shoot(page, "lying-claim-game-won")
     assert_fits_phone(page, "lying-claim-game-phone")
@@ -385,6 +398,7 @@ def make_games(registry: Registry) -> None:
 
     claim_and_challenge(range(2))  # the oldest games: played a little, then some end on time
     play(1, 10)  # down to one step
+    advance_time(w3, SIDE_PARAMETERS.clock_budget * 4 // 5)  # the defender of game 2 answers late: a fifth left
     play(2, 2)
     claimant.send(registry.bisect(3, [Web3.keccak(text=f"3/{i}") for i in range(15)]))  # the challenger to choose
     advance_time(w3, SIDE_PARAMETERS.clock_budget + 1)
@@ -400,8 +414,13 @@ def empty_explorer(harness, side_chain, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def crowded_explorer(harness, side_chain, tmp_path_factory) -> str:
-    url, registry = explorer_on(harness, side_chain, tmp_path_factory.mktemp("crowded"), "crowded-explorer")
+def crowded_data(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("crowded")
+
+
+@pytest.fixture(scope="module")
+def crowded_explorer(harness, side_chain, crowded_data) -> str:
+    url, registry = explorer_on(harness, side_chain, crowded_data, "crowded-explorer")
     make_games(registry)
     wait_for(lambda: httpx.get(f"{url}/disputes", params={"limit": 1}, timeout=30).json()["total"] == GAMES, 60,
              f"the explorer to index {GAMES} games")  # fmt: skip
@@ -485,3 +504,39 @@ def test_a_game_narrowed_to_one_step_that_this_challenger_cannot_rerun(crowded_e
     expect(page.locator(".facts")).to_contain_text("0:00 ran out")
     expect(page.locator("#bonds tbody tr").first).to_be_visible()
     shoot(page, "ended-on-time")
+
+
+def test_a_move_mined_with_little_of_its_clock_left_is_marked(crowded_explorer: str, page: Page):
+    dispute = httpx.get(f"{crowded_explorer}/disputes/2", timeout=30).json()
+    low = [move for move in dispute["moves"] if move["low"]]
+    assert [move["move"] for move in low] == ["bisect", "bisect"]  # the defender answered with a fifth left
+    assert all(move["left"] < SIDE_PARAMETERS.clock_budget // 4 for move in low)
+    assert dispute["least_left"]["defender"] == min(move["left"] for move in low)
+    page.goto(f"{crowded_explorer}/ui/disputes/2")
+    expect(page.locator("#moves tbody tr")).to_have_count(len(dispute["moves"]))
+    marked = page.locator("#moves tr[data-low]")
+    expect(marked).to_have_count(2)
+    expect(marked.first).to_contain_text("under a quarter left")
+    expect(marked.first).to_contain_text("defender")
+    expect(page.locator("[data-least-defender]")).to_have_text(duration(dispute["least_left"]["defender"]))
+    assert_accessible(page)
+    shoot(page, "low-margin-marked")
+
+
+def test_a_request_whose_final_result_is_not_ours_is_marked(crowded_explorer: str, crowded_data: Path, page: Page):
+    """What the challenger's agent records when a result it disagrees with becomes final (AgentStore.record_alert,
+    as opml.agents.disputes does), in the explorer's own store: the request's row says so, and its brief."""
+    store = AgentStore.open(str(crowded_data / "crowded-explorer.db"))
+    final, ours = "0x" + "ab" * 32, "0x" + "cd" * 32
+    store.record_alert(REQUESTS, 1, final, ours)
+    store.database.dispose()
+    brief = next(item for item in httpx.get(f"{crowded_explorer}/requests", timeout=30).json()["items"]
+                 if item["id"] == REQUESTS)  # fmt: skip
+    assert brief["finalized_against_ours"] == {"claim_id": 1, "final_state_hash": final, "our_state_hash": ours}
+    page.goto(f"{crowded_explorer}/ui")
+    row = page.locator(f'#requests tr[data-request-id="{REQUESTS}"]')
+    expect(row).to_have_attribute("data-alert", "")
+    expect(row.locator(".badge-alert")).to_have_text("not the result we computed")
+    expect(page.locator("#requests tr[data-alert]")).to_have_count(1)
+    assert_accessible(page)
+    shoot(page, "final-against-ours")

@@ -3,7 +3,7 @@ becomes a final on-chain embedding, bit for bit the reference executor's; a subm
 deep in the 1.6e10-step run is disputed by the challenger agent down to that step and loses its bond.
 
 The run takes about a minute of VM time and the deployment's challenge window is sized for it (about
-2.5 minutes, opml.chain.parameters.sized_for), so this takes minutes: `make test-minilm-e2e`
+2.5 minutes, opml.protocol.parameters.sized_for), so this takes minutes: `make test-minilm-e2e`
 (OPML_MINILM_E2E=1, called by .ci/run) runs it, `make test` does not. It prints what it measured.
 """
 

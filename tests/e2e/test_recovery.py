@@ -9,7 +9,9 @@ import time
 
 import pytest
 
+from opml.agents.intents import subject_of
 from opml.agents.store import AgentStore
+from opml.agents.work import WorkKey
 from opml.stack import Stack, StackConfig
 
 from ..faults import RpcProxy
@@ -75,10 +77,16 @@ def assert_no_move_sent_twice(harness, name):
     for intent, tx_hash in reverted:
         # Both players may resolve the last step (or call timeout) in the same block: the later one reverts.
         # That race is fine; the agent's own second copy of a move is not: the game's end must be another's.
-        game_id, move = int(intent.split()[1]), intent.split()[2]
+        subject = subject_of(intent) or ""  # "game 7 resolve [..] r6", or a sweep's "timeout g7 r0"
+        assert subject.startswith("game:"), f"reverted on-chain: {intent} {tx_hash}"
+        game_id, move = WorkKey.parse(subject).id, "timeout" if intent.startswith("timeout") else intent.split()[2]
         assert move in ("resolve", "timeout"), f"reverted on-chain: {intent} {tx_hash}"
-        ending = [tx for tx in harness.dispute(game_id)["transactions"] if "GameEnded" in tx["events"]]
+        transactions = harness.dispute(game_id)["transactions"]
+        ending = [tx for tx in transactions if "GameEnded" in tx["events"]]
         assert ending and ending[0]["tx_hash"] not in ours, f"{intent} reverted after our own game end: {tx_hash}"
+        if name == "challenger":  # the challenger's API lists its own reverted move, with its gas
+            (listed,) = [tx for tx in transactions if tx["tx_hash"] == tx_hash]
+            assert listed["status"] == "reverted" and listed["events"] == [] and listed["gas_used"] > 0
 
 
 @pytest.mark.parametrize("kill_at_round", [0, 2, 4])

@@ -58,6 +58,31 @@ def refund(harness, game_id: int) -> int:
     return game.moves * MOVE_REFUND
 
 
+def assert_moves_timed(dispute: dict, parameters) -> None:
+    """A dispute's transactions, each once, and its moves against their clocks: the challenge first (against the
+    claim's window), the defender's hashes and the challenger's segments in turn, each side's least margin."""
+    transactions = dispute["transactions"]
+    events = [event for tx in transactions for event in tx["events"]]
+    assert events.count("GameStarted") == 1, dispute["id"]
+    assert len({tx["tx_hash"] for tx in transactions}) == len(transactions)
+    assert dispute["gas_total"] == sum(tx["gas_used"] for tx in transactions)
+    moves = dispute["moves"]
+    assert moves[0]["move"] == "challenge" and moves[0]["side"] == "challenger"
+    assert moves[0]["budget"] == parameters.challenge_window
+    assert [m["move"] for m in moves].count("bisect") >= dispute["rounds"]
+    for move in moves:
+        side = {"challenge": "challenger", "bisect": "defender", "select": "challenger", "end": None}[move["move"]]
+        assert move["side"] == side and move["took"] >= 0
+        if side is not None:
+            assert move["left"] <= move["budget"] and move["low"] == (move["left"] < move["budget"] / 4)
+    assert [m["chain_time"] for m in moves] == sorted(m["chain_time"] for m in moves)
+    if dispute["status"] != "active":
+        assert moves[-1]["move"] == "end" and "GameEnded" in events
+    for side in ("defender", "challenger"):
+        margins = [m["left"] for m in moves if m["side"] == side]
+        assert dispute["least_left"][side] == (min(margins) if margins else None)
+
+
 def test_an_honest_request_becomes_final(harness):
     request_id = harness.request()
     report = harness.wait_final(request_id)
@@ -67,7 +92,9 @@ def test_an_honest_request_becomes_final(harness):
     assert report["games"] == []
     events = [event for tx in report["transactions"] for event in tx["events"]]
     assert events == ["InferenceRequested", "ClaimCommitted", "ClaimSubmitted", "ResultFinalized"]
-    assert all(tx["gas_used"] > 21_000 for tx in report["transactions"])
+    assert all(tx["gas_used"] > 21_000 and tx["status"] == "mined" for tx in report["transactions"])
+    assert report["finalized_against_ours"] is None
+    assert report["block"] >= max(tx["block_number"] for tx in report["transactions"])
 
 
 def test_every_kind_of_lying_submitter_loses_and_pays(harness, steps):
@@ -96,6 +123,7 @@ def test_every_kind_of_lying_submitter_loses_and_pays(harness, steps):
             assert dispute["status"] == "challenger_won" and dispute["winner"] == dispute["challenger"], name
             assert dispute["lo"] == narrowed_to, name  # the game ends on the first wrong state
             assert dispute["rounds"] <= 6
+            assert_moves_timed(dispute, harness.parameters)
     assert report["result"]["predicted"] == 7
 
     received, burned = money(harness, start_block)
@@ -144,6 +172,7 @@ def test_silent_parties_lose_on_time(harness):
     for game in games:
         dispute = harness.dispute(game["id"])
         assert dispute["rounds"] == 1  # somebody fell silent after the first round in every game
+        assert_moves_timed(dispute, harness.parameters)
         if dispute["defender"] == harness.address(SUBMITTER):
             assert dispute["status"] == "defender_won"  # the silent challenger lost on time
         else:
@@ -254,3 +283,67 @@ def test_bad_requests_get_a_reason_and_send_nothing(harness):
     assert httpx.get(f"{harness.url('submitter')}/inference-requests/99999", timeout=30).status_code == 404
     assert httpx.get(f"{harness.url('challenger')}/disputes/99999", timeout=30).status_code == 404
     assert harness.registry.count("request") == before  # nothing was sent
+
+
+def pages(harness, service: str, path: str, **params) -> tuple[list[dict], int, int]:
+    """Every item of a list, page by page (100 a page), with its total and the block the first page was read at."""
+    items, total, block, offset = [], None, None, 0
+    while total is None or offset < total:
+        response = httpx.get(f"{harness.url(service)}{path}", params={**params, "offset": offset, "limit": 100},
+                             timeout=60)  # fmt: skip
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        total, block = page["total"], block if block is not None else page["block"]
+        offset += 100
+    return items, total, block
+
+
+def agree(read, attempts: int = 20):
+    """`read()` until two of its lists were read at the same block (the stack's other users mine blocks)."""
+    for _ in range(attempts):
+        first, second = read()
+        if first[2] == second[2]:
+            return first, second
+    raise AssertionError("no two reads at the same block")
+
+
+def test_lists_are_filtered_and_paged_where_the_data_is(harness):
+    """GET /inference-requests and GET /disputes filter by status (and by who played, which request) and page in
+    the store: each filtered list is exactly the matching items of the whole list read at the same block."""
+    with running(harness, ("liar", "submitter", 3, {"SUBMITTER_FAULT_LIE": "output"})):
+        request_id = harness.request()
+        harness.wait_games_over(request_id, 2)
+        harness.wait_final(request_id)
+    for status in ("final", "claimed", "requested"):
+        everything, filtered = agree(lambda: (pages(harness, "submitter", "/inference-requests"),
+                                              pages(harness, "submitter", "/inference-requests", status=status)))  # fmt: skip
+        matching = [item["id"] for item in everything[0] if item["status"] == status]
+        assert [item["id"] for item in filtered[0]] == matching and filtered[1] == len(matching), status
+    everything, _, _ = pages(harness, "submitter", "/inference-requests")
+    assert [item["id"] for item in everything] == sorted((item["id"] for item in everything), reverse=True)
+    assert request_id in [item["id"] for item in pages(harness, "submitter", "/inference-requests",
+                                                        status="final", submitted_here="true")[0]]  # fmt: skip
+    second = httpx.get(f"{harness.url('submitter')}/inference-requests", params={"offset": 1, "limit": 2}).json()
+    assert [item["id"] for item in second["items"]] == [item["id"] for item in everything[1:3]]
+
+    challenger = harness.address(CHALLENGER)
+    for filters in ({"status": "challenger_won"}, {"status": "defender_won"}, {"mine": "true"},
+                    {"mine": "false", "status": "challenger_won"}, {"request_id": request_id}):  # fmt: skip
+        everything, filtered = agree(lambda: (pages(harness, "challenger", "/disputes"),
+                                              pages(harness, "challenger", "/disputes", **filters)))  # fmt: skip
+
+        def matches(game: dict) -> bool:
+            return (
+                game["status"] == filters.get("status", game["status"])
+                and (filters.get("mine") is None or (game["challenger"] == challenger) == (filters["mine"] == "true"))
+                and game["request_id"] == filters.get("request_id", game["request_id"])
+            )
+
+        matching = [game["id"] for game in everything[0] if matches(game)]
+        assert [game["id"] for game in filtered[0]] == matching and filtered[1] == len(matching), filters
+    ours = pages(harness, "challenger", "/disputes", request_id=request_id)[0]
+    assert len(ours) == 2 and {game["status"] for game in ours} == {"challenger_won"}
+    briefs = httpx.get(f"{harness.url('challenger')}/requests", params={"status": "final", "limit": 100}).json()
+    assert request_id in [item["id"] for item in briefs["items"]]
+    assert {item["status"] for item in briefs["items"]} == {"final"}

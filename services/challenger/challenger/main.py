@@ -9,13 +9,13 @@ from fastapi import FastAPI
 from opml.agents.challenger import ChallengerAgent
 from opml.agents.metrics import AgentMetrics
 from opml.agents.solvers import ChallengerFaults
-from opml.agents.views import Receipts
-from opml.agents.wiring import build_parts, readiness_checks
+from opml.agents.wiring import agent_address, build_parts, readiness_checks
+from opml.readmodel import ReadModel, Receipts
+from opml.readmodel.decode import EmbeddingModels
 from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
 from .routes import router
-from .service import Disputes
 from .settings import ChallengerSettings
 from .ui import install as install_explorer
 
@@ -46,8 +46,15 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
             metrics=AgentMetrics("challenger", metrics),
             **parts.agent_kwargs(),
         )
-        app.state.disputes = Disputes(
-            parts.registry, parts.store, Receipts(parts.registry.w3), parts.traces, parts.tx.address, parts.models
+        # the read side: the store, the registry, receipts, and a trace source for the instruction at stake in a
+        # game's last step; the agent's address is configuration
+        app.state.reads = ReadModel(
+            parts.store,
+            parts.registry,
+            Receipts(parts.registry.w3),
+            address=agent_address(settings, parts.deployment.chain_id, settings.dev_account),
+            embedding_models=EmbeddingModels(parts.registry, parts.models),
+            traces=parts.traces,
         )
         state.update(agent=agent, parts=parts)
         agent.start()

@@ -1,30 +1,19 @@
 """The converter's tables: one row per stored model (keyed by its root M), and the journal of the
-transactions it sends (written before each is broadcast, so a restart never registers twice)."""
+transactions it sends (written before each is broadcast, so a restart never registers twice: the journal
+every sending service shares, opml.service.journal)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from opml.service.journal import JournalColumns, UtcDateTime, utc_now
 
 
 class Base(DeclarativeBase):
     """The converter's own metadata, so no other service's tables mix into its migrations."""
-
-
-class UtcDateTime(TypeDecorator):
-    """A timestamp stored in UTC and read back as an aware datetime (SQLite drops the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ModelRecord(Base):
@@ -43,14 +32,5 @@ class ModelRecord(Base):
     registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class TransactionRecord(Base):
-    __tablename__ = "transactions"
-
-    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
-    intent: Mapped[str] = mapped_column(String(256), index=True)
-    nonce: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[int | None] = mapped_column(Integer)  # 1 mined, 0 reverted, -1 dropped; None while unknown
-    gas_used: Mapped[int | None] = mapped_column(BigInteger)
-    block_number: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
-    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+class TransactionRecord(JournalColumns, Base):
+    """A registration this converter sent (opml.service.journal)."""

@@ -17,12 +17,14 @@ from fastapi import FastAPI
 from opml.service.app import Check, add_check
 from opml.service.app import create_app as create_service_app
 from opml.service.db import Database
+from opml.service.journal import SqlJournal
 from opml.service.run import serve
 from opml.store import BlobStore
 
 from . import routes
+from .db import TransactionRecord
 from .metrics import ConverterMetrics
-from .registration import DatabaseJournal, Registrar
+from .registration import Registrar
 from .service import ModelLibrary
 from .settings import ConverterSettings
 
@@ -58,7 +60,7 @@ def _registrar(settings: ConverterSettings, database: Database) -> Registrar | N
     if settings.missing_for_registration:
         return None
     key = settings.private_key.get_secret_value()
-    return Registrar(settings.rpc_url, settings.deployment_path, key, DatabaseJournal(database))
+    return Registrar(settings.rpc_url, settings.deployment_path, key, SqlJournal(database, TransactionRecord))
 
 
 def create_app(settings: ConverterSettings | None = None) -> FastAPI:

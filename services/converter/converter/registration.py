@@ -13,16 +13,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, update
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
-from opml.chain.client import JournalEntry, TransactionManager, connect, with_retries
+from opml.chain.client import TransactionManager, connect, with_retries
 from opml.chain.registry import Deployment, Registry
 from opml.errors import BadInput, NotFound, Unavailable
-from opml.service.db import Database
-
-from .db import TransactionRecord, utc_now
+from opml.service.journal import SqlJournal
 
 
 @dataclass(frozen=True)
@@ -32,43 +29,10 @@ class OnchainModel:
     chain_id: int
 
 
-class DatabaseJournal:
-    """The transaction manager's journal (opml.chain.client.Journal) in the converter's database."""
-
-    def __init__(self, database: Database):
-        self.database = database
-
-    def pending(self, intent: str) -> JournalEntry | None:
-        row = self._latest(intent, TransactionRecord.status.is_(None))
-        return None if row is None else JournalEntry(row.intent, bytes.fromhex(row.tx_hash[2:]), row.nonce)
-
-    def record(self, entry: JournalEntry) -> None:
-        with self.database.session() as session:
-            session.add(TransactionRecord(tx_hash="0x" + entry.tx_hash.hex(), intent=entry.intent, nonce=entry.nonce))
-
-    def settle(self, tx_hash: bytes, status: int, gas_used: int, block_number: int) -> None:
-        with self.database.session() as session:
-            session.execute(
-                update(TransactionRecord)
-                .where(TransactionRecord.tx_hash == "0x" + tx_hash.hex())
-                .values(status=status, gas_used=gas_used, block_number=block_number, settled_at=utc_now())
-            )
-
-    def mined(self, intent: str) -> bytes | None:
-        """The hash of the last transaction for `intent` that was mined without reverting."""
-        row = self._latest(intent, TransactionRecord.status == 1)
-        return None if row is None else bytes.fromhex(row.tx_hash[2:])
-
-    def _latest(self, intent: str, condition) -> TransactionRecord | None:
-        with self.database.session() as session:
-            query = select(TransactionRecord).where(TransactionRecord.intent == intent, condition)
-            return session.scalars(query.order_by(TransactionRecord.created_at.desc()).limit(1)).first()
-
-
 class Registrar:
     """Registers models in the registry of the deployment file, one transaction at a time."""
 
-    def __init__(self, rpc_url: str, deployment_path: Path, private_key: str, journal: DatabaseJournal):
+    def __init__(self, rpc_url: str, deployment_path: Path, private_key: str, journal: SqlJournal):
         self.w3 = connect(rpc_url)
         self.deployment_path = deployment_path
         self.journal = journal

@@ -10,9 +10,10 @@ from opml.agents.metrics import AgentMetrics
 from opml.agents.solvers import SubmitterFaults
 from opml.agents.submitter import SubmitterAgent, SubmitterPolicy
 from opml.agents.traces import LocalTraces
-from opml.agents.views import Receipts
-from opml.agents.wiring import build_parts, key_for, readiness_checks
+from opml.agents.wiring import agent_address, build_parts, key_for, readiness_checks
 from opml.chain.client import TransactionManager
+from opml.readmodel import ReadModel, Receipts
+from opml.readmodel.decode import EmbeddingModels
 from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
@@ -60,10 +61,13 @@ def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
             parts.store,
             parts.models,
             parts.deployment,
-            Receipts(parts.registry.w3),
             default_step_limit=settings.default_step_limit,
             served_step_limit=settings.max_step_limit,
         )
+        # the read side: the store, the registry and receipts; the agent's address is configuration
+        address = agent_address(settings, parts.deployment.chain_id, settings.dev_account)
+        app.state.reads = ReadModel(parts.store, parts.registry, Receipts(parts.registry.w3), address=address,
+                                    embedding_models=EmbeddingModels(parts.registry, parts.models))  # fmt: skip
         state.update(agent=agent, parts=parts)
         agent.start()
         try:

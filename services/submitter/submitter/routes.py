@@ -1,4 +1,4 @@
-"""The submitter's routes: thin over InferenceRequests."""
+"""The submitter's routes: thin over InferenceRequests (POST) and the read model (GET)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
+
+from opml.readmodel import ReadModel
 
 from .schemas import InferenceRequestAccepted, InferenceRequestIn, InferenceRequestOut, InferenceRequestPage
 from .service import InferenceRequests
@@ -15,6 +17,10 @@ router = APIRouter(tags=["inference requests"])
 
 def _requests(request: Request) -> InferenceRequests:
     return request.app.state.requests
+
+
+def _reads(request: Request) -> ReadModel:
+    return request.app.state.reads
 
 
 @router.post(
@@ -49,7 +55,7 @@ def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
     summary="A request, its claims, games, result and transactions",
 )
 def get_request(request_id: Annotated[int, Path(ge=1, lt=1 << 63)], request: Request) -> InferenceRequestOut:
-    return InferenceRequestOut.model_validate(_requests(request).report(request_id))
+    return _reads(request).request(request_id)
 
 
 @router.get("/inference-requests", response_model=InferenceRequestPage, summary="Requests, newest first")
@@ -59,16 +65,7 @@ def list_requests(
         str | None, Query(alias="status", pattern="^(requested|claimed|challenged|final|rejected|expired)$")
     ] = None,
     submitted_here: bool | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, lt=1 << 62)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> InferenceRequestPage:
-    service = _requests(request)
-    if status_filter is None:
-        ids, total = service.ids(submitted_here=submitted_here, offset=offset, limit=limit)
-        return InferenceRequestPage(
-            items=[InferenceRequestOut.model_validate(service.report(i)) for i in ids], total=total
-        )
-    every, _ = service.ids(submitted_here=submitted_here, offset=0, limit=1 << 31)
-    matching = [report for report in (service.report(i) for i in every) if report.status == status_filter]
-    page = matching[offset : offset + limit]
-    return InferenceRequestPage(items=[InferenceRequestOut.model_validate(r) for r in page], total=len(matching))
+    return _reads(request).requests(status=status_filter, submitted_here=submitted_here, offset=offset, limit=limit)

@@ -1,14 +1,23 @@
-"""The submitter API's request and response bodies."""
+"""The submitter API's request bodies and its answer to POST; what GET answers is the read model's
+(opml.readmodel.schemas), re-exported here."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opml.errors import BadInput
+from opml.readmodel.schemas import (  # noqa: F401  (the GET routes' response models)
+    ClaimOut,
+    GameOut,
+    InferenceRequestOut,
+    InferenceRequestPage,
+    OutputOut,
+    TransactionOut,
+)
 
 SEED_SEVEN = [0] * 784  # shape only; the real example is models/seed-mnist/input_7.bin
 # Far more than any text model's tokens (a token is rarely under two characters): a bound on the work of
@@ -126,73 +135,3 @@ class InferenceRequestAccepted(BaseModel):
     url: str
     tx_hash: str
     gas_used: int
-
-
-class OutputOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    kind: Literal["output", "step_limit_reached", "malformed_output", "output_too_large"] = Field(
-        description="What the result is: an output; the step limit reached; an exit whose output region is "
-        "malformed (a nonzero byte after the output) or too large (a length above the registry's cap)"
-    )
-    exited: bool
-    exit_code: int
-    output: str = Field(description="The output's bytes, 0x-hex (empty unless the kind is output)")
-    predicted: int | None = Field(None, description="For classifiers: the predicted class")
-    scores: list[float] | None = Field(None, description="For classifiers: the scores (after softmax, probabilities)")
-    embedding: list[float] | None = Field(
-        None, description="For embedding (text) models: the vector, e.g. the 384 floats of all-MiniLM-L6-v2"
-    )
-    norm: float | None = Field(None, description="For embedding models: the vector's L2 norm (1 when normalized)")
-
-
-class ClaimOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    claimant: str
-    status: str
-    final_state_hash: str
-    steps: int
-    exited: bool
-    exit_code: int
-    submitted_at: int
-    games: list[int]
-
-
-class GameOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    claim_id: int
-    challenger: str
-    status: str
-    rounds: int
-
-
-class TransactionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    tx_hash: str
-    events: list[str]
-    gas_used: int
-    sender: str
-    block_number: int
-
-
-class InferenceRequestOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    status: str = Field(description="requested, claimed, challenged, final, rejected or expired")
-    requester: str
-    program_id: int
-    model_id: int
-    fee: int
-    step_limit: int
-    deadline: int
-    input_size: int
-    result: OutputOut | None
-    claims: list[ClaimOut]
-    games: list[GameOut]
-    transactions: list[TransactionOut]
-
-
-class InferenceRequestPage(BaseModel):
-    items: list[InferenceRequestOut]
-    total: int

@@ -1,4 +1,5 @@
-"""The submitter's API logic, outside HTTP: sending inference requests and reporting on them."""
+"""The submitter's API logic, outside HTTP: sending inference requests. (Reporting on them is the read model's:
+opml.readmodel.)"""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import threading
 
 from opml.agents.store import AgentStore
 from opml.agents.traces import FetchedModels
-from opml.agents.views import EmbeddingModels, Receipts, RequestReport, request_report
 from opml.chain.client import TransactionManager
 from opml.chain.registry import Deployment, Registry
 from opml.errors import BadInput
@@ -33,7 +33,6 @@ class InferenceRequests:
         store: AgentStore,
         models: FetchedModels,
         deployment: Deployment,
-        receipts: Receipts,
         default_step_limit: int = 100_000_000,
         served_step_limit: int = 1 << 34,
     ):
@@ -42,11 +41,9 @@ class InferenceRequests:
         self.store = store
         self.models = models
         self.deployment = deployment
-        self.receipts = receipts
         self.default_step_limit = default_step_limit  # the least a request without step_limit gets
         self.served_step_limit = served_step_limit  # this submitter's policy: it serves no more
         self._lock = threading.Lock()  # one request at a time from the requester key
-        self.embedding_models = EmbeddingModels(registry, models)  # how to decode a result
 
     def registered_models(self) -> dict[bytes, int]:
         """Roots of the models registered on-chain, with their ids (the first registration of a root)."""
@@ -107,14 +104,3 @@ class InferenceRequests:
             sent = send_request(self.registry, self.requester, program_id, model_id, data, fee, step_limit)
         self.store.record_submitted(sent.request_id, "0x" + sent.tx_hash.hex(), "0x" + registered.root.hex(), data)
         return sent
-
-    def report(self, request_id: int) -> RequestReport:
-        return request_report(self.registry, self.store, self.receipts, request_id, self.embedding_models)
-
-    def ids(self, *, submitted_here: bool | None, offset: int, limit: int) -> tuple[list[int], int]:
-        """Request ids, newest first, and how many there are."""
-        ids = [row.request_id for row in self.store.events(name="InferenceRequested")]
-        if submitted_here is not None:
-            ids = [rid for rid in ids if (self.store.submitted(rid) is not None) == submitted_here]
-        ids.sort(reverse=True)
-        return ids[offset : offset + limit], len(ids)

@@ -1,7 +1,7 @@
 """The explorer's pages: /ui (requests and games, paginated) and /ui/disputes/{id} (one game).
 
-Routes stay thin: the data comes from `Disputes` (service.py) and opml.agents.views, the words and
-numbers from formatting.py, the picture's geometry from picture.py. Under /ui every error is a page
+Routes stay thin: the data comes from the read model (opml.readmodel: the same reports as the JSON API, each
+read at one block), the words and numbers from formatting.py, the picture's geometry from picture.py. Under /ui every error is a page
 for people (a 404 for an unknown game, no stack trace ever); elsewhere the service's JSON errors stand.
 """
 
@@ -22,8 +22,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opml.errors import NotFound, OpmlError
+from opml.readmodel import ReadModel
+from opml.readmodel.schemas import GameBriefPage, RequestBriefPage
 
-from ..service import Disputes, Listing
 from .formatting import FILTERS
 from .picture import dissection_picture
 
@@ -59,9 +60,9 @@ def explorer(
     requests_page: Annotated[int, Query(ge=1, lt=1 << 31)] = 1,
     games_page: Annotated[int, Query(ge=1, lt=1 << 31)] = 1,
 ) -> HTMLResponse:
-    disputes = _disputes(request)
-    requests, requests_page, requests_pages = _page(disputes.request_briefs, requests_page)
-    games, games_page, games_pages = _page(disputes.game_briefs, games_page)
+    reads = _reads(request)
+    requests, requests_page, requests_pages = _page(reads.request_briefs, requests_page)
+    games, games_page, games_pages = _page(reads.game_briefs, games_page)
     pages = {"requests_page": requests_page, "games_page": games_page}
 
     def page_url(**changes: int) -> str:
@@ -85,7 +86,7 @@ def explorer(
 def game(request: Request, game_id: int) -> HTMLResponse:
     if not 1 <= game_id < 1 << 63:
         raise NotFound(f"no game {game_id}")
-    report = _disputes(request).report(game_id)  # NotFound for an unknown id: the 404 page
+    report = _reads(request).dispute(game_id)  # NotFound for an unknown id: the 404 page
     return _render(
         request,
         "game.html",
@@ -95,6 +96,9 @@ def game(request: Request, game_id: int) -> HTMLResponse:
         # nothing left to change once the game is over and its bonds are indexed: the page stops fetching
         settled=report.status != "active" and bool(report.bonds),
     )
+
+
+Listing = RequestBriefPage | GameBriefPage
 
 
 def _page(read: Callable[..., Listing], page: int) -> tuple[Listing, int, int]:
@@ -108,7 +112,7 @@ def _page(read: Callable[..., Listing], page: int) -> tuple[Listing, int, int]:
 
 
 def _render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-    disputes: Disputes | None = getattr(request.app.state, "disputes", None)
+    reads: ReadModel | None = getattr(request.app.state, "reads", None)
     root = _root(request)
     return templates.TemplateResponse(
         request,
@@ -117,8 +121,8 @@ def _render(request: Request, template: str, *, status_code: int = 200, **contex
             "ui_url": f"{root}{PREFIX}",
             "docs_url": f"{root}/docs",
             "static_url": lambda name: f"{root}{PREFIX}/static/{name}",
-            "me": disputes.address if disputes else None,
-            "registry": disputes.registry.address if disputes else None,
+            "me": reads.address if reads else None,
+            "registry": reads.registry.address if reads else None,
             "poll_ms": POLL_MS.get(template, 0),
             "settled": False,
             "chain_time": None,
@@ -128,8 +132,8 @@ def _render(request: Request, template: str, *, status_code: int = 200, **contex
     )
 
 
-def _disputes(request: Request) -> Disputes:
-    return request.app.state.disputes
+def _reads(request: Request) -> ReadModel:
+    return request.app.state.reads
 
 
 def _root(request: Request) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from opml.agents.views import DisputeReport, RoundView
+from opml.readmodel.schemas import DisputeOut as DisputeReport
+from opml.readmodel.schemas import RoundOut as RoundView
 
 from .formatting import compact
 
