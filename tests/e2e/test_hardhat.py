@@ -3,15 +3,18 @@ One honest request and one disputed lie, end to end through the services."""
 
 import pytest
 
-from .conftest import started_stack
+from .conftest import E2E_BASE, started_stack
 from .test_scenarios import claims_by, running
 
 SUBMITTER, CHALLENGER = 1, 2
 
 
 @pytest.fixture(scope="module")
-def hardhat(tmp_path_factory, e2e_parameters):
-    with started_stack(tmp_path_factory.mktemp("hardhat"), e2e_parameters, node="hardhat") as harness:
+def hardhat(tmp_path_factory, timing):
+    # Hardhat stamps each block a second after the last when blocks come faster: chain time runs ahead of the
+    # clock by a second per transaction of every game, so its clocks are longer than anvil's
+    parameters = timing.sized(E2E_BASE, window_floor=20, clock_floor=90)
+    with started_stack(tmp_path_factory.mktemp("hardhat"), parameters, node="hardhat") as harness:
         yield harness
 
 
