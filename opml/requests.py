@@ -13,6 +13,7 @@ and the request id read from its event.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,13 +23,17 @@ from .chain.client import TransactionManager
 from .chain.registry import Registry
 from .errors import BadInput, NotFound
 from .models import minilm
-from .models.formats import Graph, InputType, Op, parse_model
+from .models.formats import GRAPH_MAGIC, Graph, InputType, Op, parse_model
 from .models.summary import summarize
 
 # VM steps per multiply-add of a model's linear, matmul and conv2d layers, rounded up from the 95.4 that
 # all-MiniLM-L6-v2 takes (16.32e9 steps for 171M multiply-adds, docs/benchmarks.md): nearly all of a large
 # model's steps are its dot products (opml_dot, guest/inference/dot.c).
 STEPS_PER_MULTIPLY_ADD = 96
+# Steps per output element of a node without a dot product (softmax, erf, layernorm: the costliest elementwise ops
+# of the graph format, with their soft-float exp and division), and the node program's work before its node.
+STEPS_PER_ELEMENT = 2_000
+NODE_RUN_OVERHEAD_STEPS = 2_000_000
 # The fewest VM steps a multiply-add of those layers can take: a lower bound, so that a request is refused
 # only when its run surely cannot end within its step limit. Measured (the inference program, marginal cost
 # per multiply-add of a LINEAR and a CONV2D layer over operands of every kind: random, random bits, zeros,
@@ -58,9 +63,14 @@ def resolve_model_id(registry: Registry, model: int | str, registered: dict[byte
         raise BadInput(f"model must be an on-chain id or a root (0x and 64 hex digits), not {model!r}") from None
     if len(root) != 32:
         raise BadInput(f"model must be an on-chain id or a root (0x and 64 hex digits), not {model!r}")
-    if root not in registered:
-        raise NotFound(f"no model with root {model} is registered on-chain (register it with the converter)")
-    return registered[root]
+    if root in registered:
+        return registered[root]
+    # registered a moment ago, before the agent's index read its event: the newest registrations, from the chain
+    newest = registry.count("model")
+    for model_id in range(newest, max(registered.values(), default=0), -1):
+        if registry.model(model_id).root == root:
+            return model_id
+    raise NotFound(f"no model with root {model} is registered on-chain (register it with the converter)")
 
 
 def is_image_model(graph: Graph) -> bool:
@@ -155,36 +165,63 @@ def multiply_adds(graph: Graph) -> int:
 
 
 def _multiply_adds(graph: Graph, padding_counts: bool) -> int:
-    total = 0
+    return sum(_node_multiply_adds(graph, padding_counts))
+
+
+def _node_multiply_adds(graph: Graph, padding_counts: bool) -> list[int]:
+    """Each node's multiply-adds (0 for an op without a dot product)."""
+    counts = []
     for layer, node in zip(summarize(graph).layers, graph.nodes, strict=True):
         outputs = math.prod(layer.output_shape)
+        count = 0
         if node.op == Op.LINEAR:
-            total += outputs * graph.tensors[node.tensors[0]].shape[1]  # weight [out, in]
+            count = outputs * graph.tensors[node.tensors[0]].shape[1]  # weight [out, in]
         elif node.op == Op.MATMUL:
-            total += outputs * layer.input_shapes[0][-1]
+            count = outputs * layer.input_shapes[0][-1]
         elif node.op == Op.CONV2D:
             weight = graph.tensors[node.tensors[0]]  # [oc, c, kh, kw]
             if padding_counts:
-                total += outputs * (weight.size // weight.shape[0])
+                count = outputs * (weight.size // weight.shape[0])
             else:
                 channels, height, width = layer.input_shapes[0]
                 stride_h, stride_w, pad_h, pad_w = node.params[:4]
                 rows = _terms(height, weight.shape[2], stride_h, pad_h, layer.output_shape[1])
                 columns = _terms(width, weight.shape[3], stride_w, pad_w, layer.output_shape[2])
-                total += weight.shape[0] * channels * rows * columns
-    return total
+                count = weight.shape[0] * channels * rows * columns
+        counts.append(count)
+    return counts
+
+
+def largest_node_steps(graph: Graph) -> int:
+    """An estimate of the steps of the node program's longest run of one node (the two-phase game's step limit
+    bounds each node's run): its multiply-adds at STEPS_PER_MULTIPLY_ADD, or its output elements at
+    STEPS_PER_ELEMENT for an op without a dot product, plus what the program does before any node (reading the
+    model's header and the node's operands)."""
+    layers = summarize(graph).layers
+    per_node = [
+        max(macs * STEPS_PER_MULTIPLY_ADD, math.prod(layer.output_shape) * STEPS_PER_ELEMENT)
+        for macs, layer in zip(_node_multiply_adds(graph, padding_counts=True), layers, strict=True)
+    ]
+    return max(per_node, default=0) + NODE_RUN_OVERHEAD_STEPS
 
 
 def estimated_steps(graph: Graph) -> int:
     return multiply_adds(graph) * STEPS_PER_MULTIPLY_ADD
 
 
-def default_step_limit(graph: Graph, configured: int, ceiling: int) -> int:
+def uses_two_phase(model_file: bytes) -> bool:
+    """Whether a model's requests play the two-phase game by default: a graph-format model does (its claims are
+    computed natively, a dispute runs one node); the seed's format keeps the whole run in the VM (its tutorial)."""
+    return len(model_file) >= 4 and struct.unpack(">I", model_file[:4])[0] == GRAPH_MAGIC
+
+
+def default_step_limit(graph: Graph, configured: int, ceiling: int, per_node: bool = False) -> int:
     """The step limit of a request that gives none: twice the model's estimated run (a claim at the limit is
-    "not exited", no result), at least `configured`, at most `ceiling` (the chain's maxStepLimit, or less
-    if this submitter serves less). A model whose estimate is above the ceiling is refused here: its run
-    could not end within any limit the request may have."""
-    needed = estimated_steps(graph)
+    "not exited", no result), or for the two-phase game (`per_node`) twice its largest node's run (a node that
+    cannot end within the limit cannot be linked); at least `configured`, at most `ceiling` (the chain's
+    maxStepLimit, or less if this submitter serves less). A model whose estimate is above the ceiling is
+    refused here: its run could not end within any limit the request may have."""
+    needed = largest_node_steps(graph) if per_node else estimated_steps(graph)
     if needed > ceiling:
         raise BadInput(
             f"this model needs about {needed:.2e} steps ({multiply_adds(graph):,} multiply-adds) and requests "

@@ -26,7 +26,7 @@ class TimedEvent(Protocol):
 
 @dataclass(frozen=True)
 class MoveTiming:
-    move: str  # challenge, bisect, select, end (a resolve or a timeout: GameEnded)
+    move: str  # challenge, bisect, select, link, end (a resolve or a timeout: GameEnded)
     side: str  # challenger or defender ("" for the end, which anyone may call)
     block_number: int
     chain_time: int
@@ -34,7 +34,13 @@ class MoveTiming:
     left: int  # seconds of the mover's clock left after it (for a challenge: of the claim's window)
 
 
-MOVE_OF = {"GameStarted": "challenge", "Bisected": "bisect", "SegmentSelected": "select", "GameEnded": "end"}
+MOVE_OF = {
+    "GameStarted": "challenge",
+    "Bisected": "bisect",
+    "SegmentSelected": "select",
+    "Linked": "link",  # the defender's move at one node of a graph claim's phase 1 (docs/two-phase.md)
+    "GameEnded": "end",
+}
 
 
 def game_timeline(events: Iterable[TimedEvent], claimed_at: int, window: int, clock_budget: int) -> list[MoveTiming]:
@@ -53,7 +59,7 @@ def game_timeline(events: Iterable[TimedEvent], claimed_at: int, window: int, cl
         elif move == "end":
             timeline.append(MoveTiming(move, "", event.block_number, now, now - last, 0))
         else:
-            side = "defender" if move == "bisect" else "challenger"
+            side = "defender" if move in ("bisect", "link") else "challenger"
             clocks[side] -= now - last
             timeline.append(MoveTiming(move, side, event.block_number, now, now - last, clocks[side]))
         last = now

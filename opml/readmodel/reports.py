@@ -26,11 +26,15 @@ from ..agents.work import WorkKey
 from ..chain.client import with_retries
 from ..chain.registry import Registry
 from ..errors import OpmlError, Unavailable
+from ..game.graph import GraphTrace
 from ..game.trace import TraceProvider
+from ..models.formats import Graph
+from ..models.summary import summarize
 from ..protocol.dissection import interior_points
-from ..protocol.types import Game, GameStatus, Turn
+from ..protocol.types import Game, GameStatus, ProgramKind, Turn
 from ..service.journal import DROPPED, MINED, REVERTED
 from ..vm.disasm import mnemonic
+from ..vm.node_run import NodeHeader
 from ..vm.state import State
 from . import sql
 from .decode import decode_output, not_embedding
@@ -49,7 +53,9 @@ from .schemas import (
     InferenceRequestOut,
     InferenceRequestPage,
     LeastLeftOut,
+    LinkOut,
     MoveOut,
+    NodeOut,
     OutputOut,
     RequestBriefOut,
     RequestBriefPage,
@@ -86,6 +92,7 @@ class ReadModel:
         address: str | None = None,
         embedding_models: Callable[[int], bool] = not_embedding,
         traces: TraceSource | None = None,
+        graphs: Callable[[int], Graph | None] = lambda model_id: None,
     ):
         self.store = store
         self.registry = registry
@@ -93,6 +100,7 @@ class ReadModel:
         self.address = address  # the service's agent's account: "mine" in the lists, the sender of its journal
         self.embedding_models = embedding_models  # how to decode a result: a vector, or class scores
         self.traces = traces  # for the instruction at stake in a game's last step (optional)
+        self.graphs = graphs  # a registered model's graph by id, when it is known here: phase 1's node names
 
     # --- the one block -----------------------------------------------------------------------------------
 
@@ -135,6 +143,9 @@ class ReadModel:
             status=sql.request_statuses(self.store, [request_id], at.block)[request_id],
             requester=args["requester"],
             program_id=args["programId"],
+            game="two_phase"
+            if self.registry.program(args["programId"]).kind == ProgramKind.GRAPH_NODES
+            else "whole_run",
             model_id=args["modelId"],
             fee=args["fee"],
             step_limit=args["stepLimit"],
@@ -204,7 +215,14 @@ class ReadModel:
         if not finalized:
             return None
         final = finalized[0].args
-        return decode_output(final["kind"], final["exitCode"], _bytes(final["output"]), self.embedding_models(model_id))
+        claims = at.events("ClaimSubmitted", claim_id=final["claimId"])
+        graph_value = bool(claims) and self._is_graph_program(claims[0], request_id, at)
+        return decode_output(final["kind"], final["exitCode"], _bytes(final["output"]), self.embedding_models(model_id),
+                             graph_value)  # fmt: skip
+
+    def _is_graph_program(self, claim_row: EventRow, request_id: int, at: At) -> bool:
+        requested = at.events("InferenceRequested", request_id=request_id)
+        return bool(requested) and self.registry.program(requested[0].args["programId"]).kind == ProgramKind.GRAPH_NODES
 
     def _claim(self, at: At, row: EventRow) -> ClaimOut:
         args = row.args
@@ -304,10 +322,13 @@ class ReadModel:
             defender_clock_left=max(0, game.clock_left(Turn.DEFENDER, now)),
             challenger_clock_left=max(0, game.clock_left(Turn.CHALLENGER, now)),
             chain_time=now,
-            history=_rounds(events, parameters.arity),
+            game="two_phase" if claim.graph else "whole_run",
+            phase=game.phase.name.lower(),
+            history=_rounds(events, parameters.arity, self._graph_of(at, claim.request_id) if claim.graph else None),
+            link=_link(events, self._graph_of(at, claim.request_id)),
             moves=moves,
             least_left=LeastLeftOut(defender=_least(moves, "defender"), challenger=_least(moves, "challenger")),
-            final_step=self._final_step(at, game, claim.request_id) if game.width == 1 else None,
+            final_step=self._final_step(at, game_id, game, claim.request_id) if game.width == 1 else None,
             bonds=_bonds(self.store.events_in(ended, until=at.block)),
             transactions=transactions,
             gas_total=sum(tx.gas_used for tx in transactions),
@@ -383,15 +404,22 @@ class ReadModel:
             ))  # fmt: skip
         return moves
 
-    def _final_step(self, at: At, game: Game, request_id: int) -> FinalStepOut:
+    def _final_step(self, at: At, game_id: int, game: Game, request_id: int) -> FinalStepOut:
         trace = None
         if self.traces is not None:
             try:
                 requested = at.events("InferenceRequested", request_id=request_id)
                 trace = self.traces.trace_for(request_view(self.registry, requested[0].args)) if requested else None
-            except (Unverifiable, OpmlError):
+                if isinstance(trace, GraphTrace):  # phase 2: the instruction is one of the linked node's run
+                    linked = at.events("Linked", game_id=game_id)
+                    trace = trace.node_trace(NodeHeader.from_bytes(_bytes(linked[-1].args["header"])))
+            except (Unverifiable, OpmlError, IndexError):
                 trace = None  # shown without the instruction and the true post-state
         return _final_step(game, trace)
+
+    def _graph_of(self, at: At, request_id: int) -> Graph | None:
+        requested = at.events("InferenceRequested", request_id=request_id)
+        return self.graphs(requested[0].args["modelId"]) if requested else None
 
 
 def _least(moves: list[MoveOut], side: str) -> int | None:
@@ -406,24 +434,34 @@ def _against_ours(alert: AlertRow | None) -> FinalizedAgainstOursOut | None:
                                    our_state_hash=alert.our_state_hash)  # fmt: skip
 
 
-def _rounds(events: list[EventRow], arity: int) -> list[RoundOut]:
+def _rounds(events: list[EventRow], arity: int, graph: Graph | None = None) -> list[RoundOut]:
+    """The rounds of a game; of a two-phase game (`graph` given, or None when its model is not known here, and
+    `phase` "graph" until its Linked event), phase 1's first, each point named by the node it adds."""
+    two_phase = graph is not None or any(row.name == "Linked" for row in events)
+    phase = "graph" if two_phase else "run"
     rounds: list[RoundOut] = []
     pending: EventRow | None = None
     for row in events:
         if row.name == "Bisected":
             pending = row
         elif row.name == "SegmentSelected" and pending is not None:
-            rounds.append(_round(len(rounds) + 1, pending, row, arity))
+            rounds.append(_round(len(rounds) + 1, pending, row, arity, phase, graph))
             pending = None
+        elif row.name == "Linked":
+            phase = "run"
     if pending is not None:
-        rounds.append(_round(len(rounds) + 1, pending, None, arity))
+        rounds.append(_round(len(rounds) + 1, pending, None, arity, phase, graph))
     return rounds
 
 
-def _round(number: int, bisected: EventRow, selected: EventRow | None, arity: int) -> RoundOut:
+def _round(number: int, bisected: EventRow, selected: EventRow | None, arity: int, phase: str = "run",
+           graph: Graph | None = None) -> RoundOut:  # fmt: skip
     lo, hi = bisected.args["lo"], bisected.args["hi"]
+    points = interior_points(lo, hi, arity)
     return RoundOut(
         round=number,
+        phase=phase,
+        nodes=[_node(graph, point - 1) for point in points] if phase == "graph" and graph is not None else None,
         lo=lo,
         hi=hi,
         hashes=bisected.args["hashes"],
@@ -434,6 +472,25 @@ def _round(number: int, bisected: EventRow, selected: EventRow | None, arity: in
         bisect_tx=bisected.tx_hash,
         select_tx=selected.tx_hash if selected else None,
     )
+
+
+def _node(graph: Graph, index: int) -> NodeOut:
+    """Node `index` of a graph: its op's name and its output's shape."""
+    shapes = summarize(graph).layers
+    node = graph.nodes[index]
+    return NodeOut(index=index, op=node.op.name.lower(), shape=list(shapes[index].output_shape))
+
+
+def _link(events: list[EventRow], graph: Graph | None) -> LinkOut | None:
+    linked = [row for row in events if row.name == "Linked"]
+    if not linked:
+        return None
+    row = linked[-1]
+    header = NodeHeader.from_bytes(_bytes(row.args["header"]))
+    op = graph.nodes[header.node].op.name.lower() if graph is not None and header.node < len(graph.nodes) else None
+    return LinkOut(node=header.node, op=op, operand_slots=list(header.slots), node_count=header.node_count,
+                   start_state_hash=row.args["startStateHash"], final_state_hash=row.args["finalStateHash"],
+                   steps=row.args["steps"], tx_hash=row.tx_hash)  # fmt: skip
 
 
 def _final_step(game: Game, trace: TraceProvider | None) -> FinalStepOut:

@@ -101,6 +101,11 @@ class InferenceRequestOut(Out):
     status: RequestStatusName = Field(description="requested, claimed, challenged, final, rejected or expired")
     requester: str
     program_id: int
+    game: Literal["whole_run", "two_phase"] = Field(
+        "whole_run",
+        description="The game its claims play: whole_run (the VM run of the whole model) or two_phase "
+        "(the graph's values computed natively; a dispute runs one node in the VM: docs/two-phase.md)",
+    )
     model_id: int
     fee: int
     step_limit: int
@@ -126,8 +131,19 @@ class InferenceRequestPage(Out):
 # --- disputes ----------------------------------------------------------------------------------------------
 
 
+class NodeOut(Out):
+    """A node of a graph, as a phase-1 round shows the value at a point: its index, op and output shape."""
+
+    index: int
+    op: str
+    shape: list[int]
+
+
 class RoundOut(Out):
     round: int
+    phase: Literal["graph", "run"] = Field(
+        "run", description="graph: over a graph run's values (points are node counts); run: over a VM run's steps"
+    )
     lo: int
     hi: int
     hashes: list[str] = Field(description="The defender's state hashes at the interior points")
@@ -137,6 +153,22 @@ class RoundOut(Out):
     next_hi: int | None
     bisect_tx: str
     select_tx: str | None
+    nodes: list[NodeOut] | None = Field(
+        None, description="Phase 1: the node whose output each point's state adds (the value at point t is node t-1's)"
+    )
+
+
+class LinkOut(Out):
+    """Where phase 1 of a graph claim's game ended and phase 2 began (docs/two-phase.md, "The link")."""
+
+    node: int = Field(description="The node the game narrowed to")
+    op: str | None = Field(description="Its op, when the model is known here")
+    operand_slots: list[int] = Field(description="The values it reads (value 0 is the input)")
+    node_count: int
+    start_state_hash: str = Field(description="The node run's start state, built by the registry")
+    final_state_hash: str = Field(description="The defender's final state of that run")
+    steps: int = Field(description="The run's steps: phase 2 dissects them")
+    tx_hash: str
 
 
 class FinalStepOut(Out):
@@ -163,9 +195,10 @@ LOW_MARGIN = 0.25  # a move mined with less than this share of its budget left i
 class MoveOut(Out):
     """One move of a game against its clock, in chain time."""
 
-    move: Literal["challenge", "bisect", "select", "end"] = Field(
+    move: Literal["challenge", "bisect", "select", "link", "end"] = Field(
         description="challenge (the game's start), bisect (the defender's hashes), select (the challenger's "
-        "segment), end (a resolve or a timeout, which anyone may send)"
+        "segment), link (the defender links the node a graph claim's phase 1 reached to a VM run), end (a resolve "
+        "or a timeout, which anyone may send)"
     )
     side: Literal["defender", "challenger"] | None = Field(description="Who moved (None for the end)")
     tx_hash: str
@@ -211,7 +244,14 @@ class DisputeOut(Out):
     defender_clock_left: int = Field(description="Seconds, in chain time")
     challenger_clock_left: int
     chain_time: int
+    game: Literal["whole_run", "two_phase"] = Field(
+        "whole_run",
+        description="whole_run: the VM run of the whole model; two_phase: a graph claim's values, "
+        "then one node's VM run (docs/two-phase.md)",
+    )
+    phase: Literal["graph", "run"] = Field("run", description="What the game dissects now")
     history: list[RoundOut]
+    link: LinkOut | None = Field(None, description="A two-phase game's link, once phase 1 reached one node")
     moves: list[MoveOut] = Field(description="Every move against its clock, in chain order")
     least_left: LeastLeftOut = Field(description="Each side's least margin over its moves")
     final_step: FinalStepOut | None = Field(description="Once the game is one step wide: the instruction at stake")

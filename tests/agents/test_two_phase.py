@@ -32,7 +32,9 @@ BASE = Parameters(max_step_limit=NODE_STEP_LIMIT)
 def cnn_model() -> tuple[bytes, bytes]:
     """A small CNN (conv, relu, pool, linear) as a graph-format model, and an input for it."""
     torch.manual_seed(3)
-    network = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 14 * 14, 10))
+    network = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 14 * 14, 10)
+    )
     return graph_from_module(network, (1, 28, 28), InputType.U8).to_bytes(), SEVEN
 
 

@@ -13,7 +13,7 @@ from opml.agents.traces import LocalTraces
 from opml.agents.wiring import agent_address, build_parts, key_for, readiness_checks
 from opml.chain.client import TransactionManager
 from opml.readmodel import ReadModel, Receipts
-from opml.readmodel.decode import EmbeddingModels
+from opml.readmodel.decode import EmbeddingModels, ModelGraphs
 from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
@@ -67,7 +67,8 @@ def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
         # the read side: the store, the registry and receipts; the agent's address is configuration
         address = agent_address(settings, parts.deployment.chain_id, settings.dev_account)
         app.state.reads = ReadModel(parts.store, parts.registry, Receipts(parts.registry.w3), address=address,
-                                    embedding_models=EmbeddingModels(parts.registry, parts.models))  # fmt: skip
+                                    embedding_models=EmbeddingModels(parts.registry, parts.models),
+                                    graphs=ModelGraphs(parts.registry, parts.models))  # fmt: skip
         state.update(agent=agent, parts=parts)
         agent.start()
         try:

@@ -22,6 +22,7 @@ from opml.requests import (
     input_from_text,
     resolve_model_id,
     send_request,
+    uses_two_phase,
 )
 
 
@@ -75,11 +76,14 @@ class InferenceRequests:
                 "give the input one way: input_base64 (bytes), input_f32 (numbers, float32 models), pixels "
                 "(image models) or text (text models)" + (f"; got {' and '.join(given)}" if given else "")
             )
-        program_id = program_id or self.deployment.program_id
-        self.registry.program(program_id)  # NotFound if it is not registered
         model_id = resolve_model_id(self.registry, model, self.registered_models())
         registered = self.registry.model(model_id)
-        graph = parse_model(self.models.model_bytes(registered.root, registered.uri))
+        model_file = self.models.model_bytes(registered.root, registered.uri)
+        graph = parse_model(model_file)
+        if program_id is None:  # a graph-format model plays the two-phase game, the seed's format the whole run
+            two_phase = uses_two_phase(model_file) and self.deployment.node_program_id
+            program_id = self.deployment.node_program_id if two_phase else self.deployment.program_id
+        self.registry.program(program_id)  # NotFound if it is not registered
         if pixels is not None:
             data = input_from_pixels(pixels, graph)
         elif input_f32 is not None:
@@ -88,16 +92,17 @@ class InferenceRequests:
             data = input_from_text(text, graph)
         else:
             data = input
-        inference = program_id == self.deployment.program_id
-        if inference:  # the inference program reads the model's input size
+        whole_run = program_id == self.deployment.program_id
+        per_node = program_id == self.deployment.node_program_id  # the step limit bounds each node's run
+        if whole_run or per_node:  # the inference and node programs read the model's input
             check_input(data, graph)
         if step_limit is None:
-            if inference:
+            if whole_run or per_node:
                 ceiling = min(self.registry.parameters.max_step_limit, self.served_step_limit)
-                step_limit = default_step_limit(graph, self.default_step_limit, ceiling)
+                step_limit = default_step_limit(graph, self.default_step_limit, ceiling, per_node=per_node)
             else:
                 step_limit = min(self.default_step_limit, self.registry.parameters.max_step_limit)
-        elif inference:
+        elif whole_run:
             check_step_limit_covers_run(graph, step_limit, allow_step_limit_below_run)
         check_bounds(self.registry, fee, step_limit, self.requester.balance())
         with self._lock:
