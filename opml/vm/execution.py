@@ -110,6 +110,7 @@ class FinalOutput:
     reading: OutputReading
     siblings: tuple[bytes, ...]
     proof: OutputProof | None
+    region_root: bytes = b""  # the output region's root: for a node run that exits 0, the node's value root V
 
 
 @dataclass
@@ -181,9 +182,13 @@ class Execution:
 
     def region_roots(self) -> dict[str, bytes]:
         """Roots P, I, M of the program, input and model regions at step 0."""
+        return {region.name: self.initial_region_root(region) for region in (L.PROGRAM, L.INPUT, L.MODEL)}
+
+    def initial_region_root(self, region: L.Region) -> bytes:
+        """The root of `region` at step 0 (a node run's header and operand regions, say)."""
         tree = self.snapshots[0].tree
         assert tree is not None
-        return {region.name: tree.node(region.gindex) for region in (L.PROGRAM, L.INPUT, L.MODEL)}
+        return tree.node(region.gindex)
 
     # --- running -------------------------------------------------------------------------
 
@@ -315,7 +320,12 @@ class Execution:
         with self._lock:
             memory = self.machine_at(self.run().steps).memory
             reading = read_output(memory)
-            return FinalOutput(reading, tuple(memory.region_siblings(L.OUTPUT)), output_proof(memory, reading))
+            return FinalOutput(
+                reading,
+                tuple(memory.region_siblings(L.OUTPUT)),
+                output_proof(memory, reading),
+                memory.region_root(L.OUTPUT),
+            )
 
     # --- snapshots -------------------------------------------------------------------------
 

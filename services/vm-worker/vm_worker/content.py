@@ -1,4 +1,5 @@
-"""What executions are made of, kept by content: model files, inputs and execution specs.
+"""What executions are made of, kept by content: model files, inputs (and node runs' operand values) and
+execution specs.
 
 Everything is keyed by a root or an id, so replicas sharing the store directory agree on
 every key, and a replica that never saw an execution rebuilds it from its spec. A model
@@ -9,6 +10,7 @@ its root before it is used or kept.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,29 +19,66 @@ from opml.game.remote import execution_id
 from opml.models.formats import model_root
 from opml.service.clients import ServiceClient
 from opml.store import BlobStore
+from opml.vm.node_run import NodeHeader
 
 _SPEC = struct.Struct(">32s32s32sQ")
+_HEADER = struct.Struct(">3I")
+ROOT_BYTES = 32
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node run's part of its identity: the node header (i, n, the operand slots) and the operands' value
+    roots, in header order."""
+
+    header: NodeHeader
+    operand_roots: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.operand_roots) != len(self.header.slots):
+            raise ValueError(f"{len(self.header.slots)} operand slots but {len(self.operand_roots)} roots")
+
+    def encode(self) -> bytes:
+        return self.header.to_bytes() + b"".join(self.operand_roots)
+
+    @classmethod
+    def decode(cls, data: bytes) -> NodeSpec:
+        node, count, k = _HEADER.unpack_from(data)
+        slots = struct.unpack_from(f">{k}I", data, _HEADER.size)
+        at = _HEADER.size + 4 * k
+        roots = tuple(data[at + ROOT_BYTES * j : at + ROOT_BYTES * (j + 1)] for j in range(k))
+        if len(data) != at + ROOT_BYTES * k:
+            raise ValueError(f"a node spec of {len(data)} bytes for {k} operands")
+        return cls(NodeHeader(node, count, slots), roots)
 
 
 @dataclass(frozen=True)
 class ExecutionSpec:
-    """An execution's identity: the roots P, M, I of its initial memory and its step limit."""
+    """An execution's identity: the roots P, M, I of its initial memory and its step limit; for a node run, also
+    its node header and operand roots (the rest of its initial memory)."""
 
     program: bytes
     model: bytes
     input: bytes
     step_limit: int
+    node: NodeSpec | None = None
 
     @property
     def id(self) -> bytes:
-        return execution_id(self.program, self.model, self.input, self.step_limit)
+        if self.node is None:
+            return execution_id(self.program, self.model, self.input, self.step_limit)
+        return execution_id(
+            self.program, self.model, self.input, self.step_limit, self.node.header, self.node.operand_roots
+        )
 
     def encode(self) -> bytes:
-        return _SPEC.pack(self.program, self.model, self.input, self.step_limit)
+        whole = _SPEC.pack(self.program, self.model, self.input, self.step_limit)
+        return whole if self.node is None else whole + self.node.encode()
 
     @classmethod
     def decode(cls, data: bytes) -> ExecutionSpec:
-        return cls(*_SPEC.unpack(data))
+        node = None if len(data) == _SPEC.size else NodeSpec.decode(data[_SPEC.size :])
+        return cls(*_SPEC.unpack_from(data), node=node)
 
 
 class ContentStore:
@@ -63,10 +102,14 @@ class ContentStore:
         self.models.put(key, data)
         return data
 
-    def keep(self, spec: ExecutionSpec, model: bytes, input: bytes) -> None:
-        """Store what it takes to rebuild the execution (the blobs first, so a spec never dangles)."""
+    def keep(self, spec: ExecutionSpec, model: bytes, input: bytes, operands: Sequence[bytes] = ()) -> None:
+        """Store what it takes to rebuild the execution (the blobs first, so a spec never dangles). A node run's
+        operand values go with the inputs: both are keyed by the root of a 2^28-byte region holding them."""
         self.models.put(spec.model.hex(), model)
         self.inputs.put(spec.input.hex(), input)
+        if spec.node is not None:
+            for root, value in zip(spec.node.operand_roots, operands, strict=True):
+                self.inputs.put(root.hex(), value)
         self.specs.put(spec.id.hex(), spec.encode())
 
     def spec(self, execution_id: bytes) -> ExecutionSpec:
@@ -79,4 +122,5 @@ class ContentStore:
         return self.models.get(root.hex())
 
     def stored_input(self, root: bytes) -> bytes:
+        """An input, or a node run's operand value, by its region root."""
         return self.inputs.get(root.hex())

@@ -1,7 +1,9 @@
 """Executions held by this worker: built from content, run in the background, queried while warm.
 
 - A `Job` is one execution in this process: its `Execution`, its bounded run on a worker
-  thread, and what the run reported (the final claim and the console) or why it failed.
+  thread, and what the run reported (the final claim and the console) or why it failed. An
+  execution is a whole run of a program, or a node run of the node program (docs/two-phase.md):
+  both are Executions, and everything below treats them alike.
 - The `ExecutionPool` creates jobs for new requests and finds jobs by id: warm in memory,
   else rebuilt from the spec in the store (any replica sharing the store can do this). All
   VM work runs on bounded thread pools, so the event loop only waits. (The VM holds the GIL
@@ -34,11 +36,13 @@ from opml.game.remote import MAX_STEPS_PER_QUERY, ExecutionRequest
 from opml.game.trace import LocalTrace
 from opml.protocol.claims import FinalClaim
 from opml.service.logs import get_logger
+from opml.vm import layout as L
 from opml.vm.execution import Execution, RunResult, SavedRun
 from opml.vm.machine import StepWitness
+from opml.vm.node_run import node_start_state_hash
 from opml.vm.warm import compile_kernels
 
-from .content import ContentStore, ExecutionSpec
+from .content import ContentStore, ExecutionSpec, NodeSpec
 from .metrics import WorkerMetrics
 from .programs import ProgramCatalog
 from .queue import RunInterrupted, RunQueue
@@ -80,6 +84,7 @@ class Job:
         self.progress_seen_at = time.monotonic()  # with a queue: when the run last showed progress
         self.result: RunResult | None = None
         self.claim: FinalClaim | None = None
+        self.output_root: bytes | None = None  # the output region's root in an exited final state
         self.error: str | None = None
         self.machine_lock = threading.Lock()  # queries share the execution's one machine
         self.reported_at = 0.0  # when the run last reported its progress to the run store
@@ -95,6 +100,8 @@ class Job:
     def finish(self, result: RunResult, claim: FinalClaim) -> None:
         if self.finished.done():
             return
+        if claim.exited:
+            self.output_root = self.execution.final_output().region_root
         self.result, self.claim, self.steps_done = result, claim, claim.steps
         self.finished.set_result(None)
 
@@ -300,14 +307,31 @@ class ExecutionPool:
     def _create(self, request: ExecutionRequest) -> Job:
         if not 1 <= request.step_limit <= self.settings.max_step_limit:
             raise BadInput(f"step_limit must be 1..{self.settings.max_step_limit}, got {request.step_limit}")
-        program = self.programs().get(request.program_root)
+        node = request.node
+        program = self.programs().for_run(request.program_root, node_run=node is not None)
+        if node is not None:
+            node.check(request.input)
         model = self._model(request)
-        execution = Execution(program.program, model=model, input=request.input)
+        if node is None:
+            execution = Execution(program.program, model=model, input=request.input)
+        else:
+            execution = Execution.node_run(
+                program.program,
+                model=model,
+                input=request.input,
+                node=node.index,
+                node_count=node.count,
+                operands=node.operands,
+            )
         roots = execution.region_roots()
         if request.model_root is not None and roots["model"] != request.model_root:
             raise BadInput(f"the model's bytes have root 0x{roots['model'].hex()}, not 0x{request.model_root.hex()}")
-        spec = ExecutionSpec(roots["program"], roots["model"], roots["input"], request.step_limit)
-        self.content.keep(spec, model, request.input)
+        node_spec = None
+        if node is not None:
+            operand_roots = tuple(execution.initial_region_root(L.OPERANDS[j]) for j in range(len(node.operands)))
+            node_spec = NodeSpec(node.header, operand_roots)
+        spec = ExecutionSpec(roots["program"], roots["model"], roots["input"], request.step_limit, node_spec)
+        self.content.keep(spec, model, request.input, [] if node is None else [value for _, value in node.operands])
         return self._admit(spec, execution)
 
     def _model(self, request: ExecutionRequest) -> bytes:
@@ -326,9 +350,34 @@ class ExecutionPool:
         spec = self.content.spec(execution_id)
         program = self.programs().get(spec.program)
         model, input = self.content.stored_model(spec.model), self.content.stored_input(spec.input)
-        execution = Execution(program.program, model=model, input=input)
+        if spec.node is None:
+            execution = Execution(program.program, model=model, input=input)
+            matches = True
+        else:  # a node run: its operand values are stored with the inputs, by their roots
+            header, operand_roots = spec.node.header, spec.node.operand_roots
+            operands = [(slot, self.content.stored_input(root)) for slot, root in zip(header.slots, operand_roots)]
+            execution = Execution.node_run(
+                program.program,
+                model=model,
+                input=input,
+                node=header.node,
+                node_count=header.node_count,
+                operands=operands,
+            )
+            # Its start state is the registry's from the spec's roots: the header and operands are the spec's too.
+            expected = node_start_state_hash(
+                spec.program,
+                program.entry,
+                spec.input,
+                spec.model,
+                header.node,
+                header.node_count,
+                header.slots,
+                operand_roots,
+            )
+            matches = execution.initial_state.hash == expected
         roots = execution.region_roots()
-        if (roots["program"], roots["model"], roots["input"]) != (spec.program, spec.model, spec.input):
+        if not matches or (roots["program"], roots["model"], roots["input"]) != (spec.program, spec.model, spec.input):
             raise OpmlError(f"the stored content of execution 0x{execution_id.hex()} does not match its spec")
         return spec, execution
 

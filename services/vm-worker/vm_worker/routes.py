@@ -41,14 +41,19 @@ def _settings(request: Request) -> VmWorkerSettings:
 Pool = Annotated[ExecutionPool, Depends(_pool)]
 Settings = Annotated[VmWorkerSettings, Depends(_settings)]
 ExecutionId = Annotated[
-    str, Path(pattern=HASH_PATTERN, description="keccak256(P || M || I || step_limit as u64)", examples=[EXAMPLE_ID])
+    str,
+    Path(
+        pattern=HASH_PATTERN,
+        description="keccak256(P || M || I || step_limit as u64 [|| node header || operand roots, for a node run])",
+        examples=[EXAMPLE_ID],
+    ),
 ]
 
 
 @router.post(
     "/executions",
     tags=["executions"],
-    summary="Run a program on a model and an input (or find that run: executions are keyed by content)",
+    summary="Run a program on a model and an input, or one node of a graph (or find that run: keyed by content)",
     status_code=201,
     response_model=ExecutionOut,
     responses={

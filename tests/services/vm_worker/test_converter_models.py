@@ -84,6 +84,7 @@ def test_a_model_by_root_is_fetched_once_checked_and_kept(tmp_path, converter, s
         assert second.status_code == 201 and second.json()["roots"]["model"] == hex0x(root)
     assert stand_in.fetches == [hex0x(root)]
     with running_worker(tmp_path, converter_url=f"http://127.0.0.1:{free_port()}", wait_ready=False) as url:
+        wait_until_vm_is_warm(url)  # (never ready: its converter is away)
         kept = httpx.post(f"{url}/executions", json=by_root(root, bytes(range(200))))  # no converter needed now
         assert kept.status_code == 201, kept.text
 

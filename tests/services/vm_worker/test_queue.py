@@ -15,7 +15,9 @@ import httpx
 import pytest
 from vm_worker.runs import RunStore
 
-from opml.guest import SPIN, built
+from opml.game.remote import ExecutionRequest, NodeRun
+from opml.graph.native import evaluate
+from opml.guest import NODE, SPIN, built
 from opml.service.testing import free_port
 from opml.stack import ServiceProcess
 from opml.vm import execution as execution_module
@@ -135,6 +137,42 @@ def test_the_same_run_asked_of_both_replicas_at_once_runs_once(replicas, spin_ro
         finals = [httpx.get(f"{url}{location}", timeout=30) for url in urls]
     assert finals[0].json()["result"] == finals[1].json()["result"]
     assert runs_executed(urls) == 1
+
+
+def test_a_node_run_asked_of_both_replicas_at_once_runs_once_and_both_answer_for_it(replicas, seed_model, seed_input):
+    """A node run goes through the queue like a whole run (a MiniLM node runs 1e9 steps): one replica runs it,
+    the other loads it from the run store, and both answer its states and proofs; here the seed model's first
+    node, on the input (2.3 million steps)."""
+    urls, _ = replicas
+    run = evaluate(seed_model, seed_input)
+    request = ExecutionRequest(
+        step_limit=1 << 30, input=seed_input, model=seed_model, node=NodeRun(0, run.node_count, run.operands(0))
+    ).to_json()
+    with ThreadPoolExecutor(4) as pool:
+        created = list(pool.map(lambda url: httpx.post(f"{url}/executions", json=request, timeout=60), urls * 2))
+    assert {response.json()["id"] for response in created} == {created[0].json()["id"]}
+    location = created[0].headers["location"]
+    finals = [httpx.get(f"{url}{location}", timeout=30).json() for url in urls]
+    while any(final["status"] != "done" for final in finals):
+        assert all(final["status"] in ("queued", "running", "done") for final in finals), finals
+        finals = [httpx.get(f"{url}{location}", timeout=30).json() for url in urls]
+    assert finals[0] == finals[1] and unhex(finals[0]["result"]["output"]) == run.values[1]
+    local = Execution.node_run(
+        Program.from_file(built(NODE.name)),
+        model=seed_model,
+        input=seed_input,
+        node=0,
+        node_count=run.node_count,
+        operands=run.operands(0),
+    )
+    steps = [7, 1_234_567, finals[0]["result"]["steps"]]
+    for url in urls:
+        hashes = httpx.post(f"{url}{location}/states", json={"steps": steps}, timeout=60).json()["hashes"]
+        assert [unhex(h) for h in hashes] == [local.state_at(step).hash for step in steps]
+        proof = httpx.get(f"{url}{location}/proof", params={"step": 1_234_567}, timeout=60).json()
+        assert proof == local.proof_at(1_234_567).to_json()
+    assert runs_executed(urls) == 1
+    assert sum(metric(url, "vm_worker_runs_loaded_total") for url in urls) == 1
 
 
 def test_a_replica_that_joins_later_loads_the_saved_run_instead_of_running_it(tmp_path, queue_url, spin_root):
