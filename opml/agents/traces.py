@@ -18,7 +18,7 @@ import httpx
 from .. import resources
 from ..chain.registry import Registry
 from ..errors import BadInput, Conflict, NotFound, OpmlError, Upstream
-from ..game.remote import ExecutionRequest, RemoteTrace
+from ..game.remote import ExecutionRequest, NodeRun, RemoteTrace
 from ..game.trace import LocalTrace, TraceProvider
 from ..guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, NODE, SPIN, built
 from ..models.formats import model_root
@@ -208,7 +208,19 @@ class WorkerTraces(CachedTraces):
             raise Unverifiable(f"request {request.request_id}: node program 0x{request.program_root.hex()[:16]}.. "
                                "is unknown here")  # fmt: skip
         model = self.models.model_bytes(request.model_root, request.model_uri)
-        return graph_trace(request, program, model, local_node_runs(program, model, request))
+        return graph_trace(request, program, model, self._node_runs(request))
+
+    def _node_runs(self, request: RequestView):
+        """Node runs on the worker (queued there when long, kept in its run store), checked against the start state
+        the registry builds at the link (`node_start_state_hash`)."""
+
+        def node_run(header, operands) -> TraceProvider:
+            node = NodeRun(header.node, header.node_count, tuple(operands))
+            spec = ExecutionRequest(step_limit=request.step_limit, input=request.input,
+                                    program_root=request.program_root, model_root=request.model_root, node=node)  # fmt: skip
+            return RemoteTrace(self.worker, spec)
+
+        return node_run
 
 
 class FetchedModels:
