@@ -1,10 +1,12 @@
-"""all-MiniLM-L6-v2 end to end through the agents: a sentence sent as `text` to POST /inference-requests
-becomes a final on-chain embedding, bit for bit the reference executor's; a submitter that lies from a step
-deep in the 1.6e10-step run is disputed by the challenger agent down to that step and loses its bond.
+"""all-MiniLM-L6-v2 end to end through the agents, on the linked two-phase game (docs/two-phase.md): a sentence
+sent as `text` to POST /inference-requests becomes a final on-chain embedding, computed natively by the agents
+(no VM run of the model: the 1.6e10-step whole run is what the game spares), bit for bit the native
+reference's; a submitter that lies about one node deep in the graph is disputed by the challenger and the honest
+submitter through phase 1 to that node, linked to the node program's run of it, and through phase 2 to one
+instruction, and loses its bond.
 
-The run takes about a minute of VM time and the deployment's challenge window is sized for it (about
-2.5 minutes, opml.protocol.parameters.sized_for), so this takes minutes: `make test-minilm-e2e`
-(OPML_MINILM_E2E=1, called by .ci/run) runs it, `make test` does not. It prints what it measured.
+`make test-minilm-e2e` (OPML_MINILM_E2E=1, called by .ci/run) runs it, `make test` does not (the model's
+conversion and a node run of up to 9e8 steps take a minute or two). It prints what it measured.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import httpx
 import numpy as np
 import pytest
 
+from opml.graph.native import evaluate
+from opml.graph.values import decode_value
 from opml.models import minilm
-from opml.models.formats import Prediction, parse_model
-from opml.models.reference import run
-from opml.protocol.parameters import MINILM_STEP_LIMIT, kept_share, sized_for
+from opml.protocol.parameters import Parameters, kept_share
 from opml.stack import Stack, StackConfig
 
 from .conftest import Harness, wait_for
@@ -29,13 +31,15 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("OPML_MINILM_E2E"), reason="minutes long: make test-minilm-e2e runs it"
 )
 
-PARAMETERS = sized_for(MINILM_STEP_LIMIT)
+# Node runs of up to 2^31 steps (the largest MiniLM node, a 384 x 1536 linear over 16 tokens, is 8.7e8); a window
+# for a native check of a second or two; clocks for the node runs a dispute needs (a few seconds each here) and
+# both phases' rounds.
+PARAMETERS = Parameters(max_step_limit=1 << 31, challenge_window=60, clock_budget=240, request_timeout=1800)
 SENTENCE = "A man is eating food."
 SUBMITTER, CHALLENGER, LIAR = 1, 2, 3
-# The liar's states are made up from this step on: about three quarters into the 1.63e10-step run, deep in
-# the transformer's layers (the embedding lookup is done in the first few percent), so the game has to
-# dissect all of its 9 rounds to find it.
-LIE_FROM_STEP = 12_000_000_000
+# The liar flips one bit of this node's value: three quarters into the graph's 186 nodes, deep in the
+# transformer's layers, so phase 1 dissects all its rounds to find it.
+LIED_NODE = 140
 FEE = 10**16
 
 
@@ -52,9 +56,9 @@ def harness(tmp_path_factory):
     started = time.monotonic()
     with Stack(config) as stack:
         stack.start_service("liar", "submitter", {"SUBMITTER_DEV_ACCOUNT": str(LIAR), "SUBMITTER_FAULT_LIE": "states",
-                                                  "SUBMITTER_FAULT_LIE_FROM_STEP": str(LIE_FROM_STEP)})  # fmt: skip
+                                                  "SUBMITTER_FAULT_LIE_FROM_STEP": str(LIED_NODE + 1)})  # fmt: skip
         say(f"stack up with a liar in {time.monotonic() - started:.1f} s (window {PARAMETERS.challenge_window} s, "
-            f"clocks {PARAMETERS.clock_budget} s, max {PARAMETERS.max_step_limit:,} steps)")  # fmt: skip
+            f"clocks {PARAMETERS.clock_budget} s, node runs of at most {PARAMETERS.max_step_limit:,} steps)")  # fmt: skip
         yield Harness(stack)
 
 
@@ -107,60 +111,62 @@ def test_a_sentence_becomes_a_final_embedding_and_a_deep_lie_loses(harness, mini
              interval=1.0)  # fmt: skip
     claimed = time.monotonic()
     say(f"both claims revealed {claimed - requested:.1f} s after the request (the VM runs, the liar's in-process)")
-    (game,) = harness.wait_games_over(request_id, 1, timeout=600)
+    games = harness.wait_games_over(request_id, 2, timeout=900)  # the challenger's and the honest submitter's
     game_over = time.monotonic()
-    report = harness.wait_final(request_id, timeout=PARAMETERS.challenge_window + 300)
+    report = harness.wait_final(request_id, timeout=PARAMETERS.challenge_window + 900)
     final = time.monotonic()
 
-    # The request as the API chose it: the tokenizer's ids and mask, and a step limit for the model's run.
+    # The request as the API chose it: the tokenizer's ids and mask, the two-phase game, and a step limit that
+    # bounds each node's run.
     assert report["input_size"] == 2 * minilm.SEQUENCE_LENGTH * 4
-    assert report["step_limit"] == MINILM_STEP_LIMIT  # twice the estimate, capped by the chain's maximum
-
-    # The honest claim is final, and its embedding is the reference executor's on the same token ids, bit for bit.
-    (honest,) = claims_by(report, harness.address(SUBMITTER))
-    assert honest["status"] == "finalized" and honest["exited"] and honest["exit_code"] == 0
-    assert 1.5e10 < honest["steps"] < MINILM_STEP_LIMIT
+    assert report["game"] == "two_phase"
     model_file = httpx.get(f"{harness.url('converter')}/models/{minilm_model['id']}/file", timeout=120).content
-    expected = run(parse_model(model_file), minilm.encode_text(SENTENCE))
-    on_chain = Prediction.from_bytes(bytes.fromhex(report["result"]["output"][2:]))
-    assert on_chain.scores.view(np.uint32).tolist() == expected.scores.view(np.uint32).tolist()
+    native = evaluate(model_file, minilm.encode_text(SENTENCE))
+
+    # The honest claim is final: the native values' root and node count, and its embedding, bit for bit.
+    (honest,) = claims_by(report, harness.address(SUBMITTER))
+    assert honest["status"] == "finalized" and honest["steps"] == native.node_count
+    assert honest["final_state_hash"] == "0x" + native.final_state.hex()
+    assert report["result"]["output"] == "0x" + native.output.hex()
+    expected = decode_value(native.output).elements.reshape(-1).astype(np.float32)
     shown = np.array(report["result"]["embedding"], dtype=np.float32)  # the API's decoded vector: the same bits
-    assert (
-        shown.shape == (minilm.HIDDEN,) and shown.view(np.uint32).tolist() == expected.scores.view(np.uint32).tolist()
-    )
+    assert shown.shape == (minilm.HIDDEN,) and shown.view(np.uint32).tolist() == expected.view(np.uint32).tolist()
     assert abs(report["result"]["norm"] - 1.0) < 1e-6 and report["result"]["predicted"] is None
     # the challenger's explorer lists it as an embedding, not as the index of its largest element
     (brief,) = [row for row in httpx.get(f"{harness.url('challenger')}/requests", timeout=30).json()["items"]
                 if row["id"] == request_id]  # fmt: skip
     assert brief["embedding"] is True and brief["predicted"] is None and brief["status"] == "final"
 
-    # The lie: disputed by the challenger agent down to the very step it starts at, in at most 9 rounds.
+    # The lie: disputed through phase 1 to its node, linked, and through phase 2 to one instruction.
     (lie,) = claims_by(report, harness.address(LIAR))
     assert lie["status"] == "rejected" and lie["final_state_hash"] != honest["final_state_hash"]
-    dispute = harness.dispute(game["id"])
-    assert dispute["status"] == "challenger_won" and dispute["winner"] == harness.address(CHALLENGER)
-    assert dispute["claim_id"] == lie["id"]
-    assert dispute["lo"] == LIE_FROM_STEP - 1 and dispute["final_step"]["step"] == LIE_FROM_STEP - 1
-    assert dispute["rounds"] <= 9
-    assert dispute["gas_total"] < 2_000_000  # docs/benchmarks.md: 1.48M for a lie from 90% of this run
+    disputes = [harness.dispute(game["id"]) for game in games]
+    assert {d["challenger"] for d in disputes} == {harness.address(CHALLENGER), harness.address(SUBMITTER)}
+    for dispute in disputes:
+        assert dispute["status"] == "challenger_won" and dispute["claim_id"] == lie["id"]
+        assert dispute["game"] == "two_phase" and dispute["phase"] == "run" and dispute["hi"] - dispute["lo"] == 1
+        assert dispute["link"]["node"] == LIED_NODE
+        assert dispute["rounds"] <= 12
+        assert dispute["gas_total"] < 2_500_000
+    (dispute,) = [d for d in disputes if d["challenger"] == harness.address(CHALLENGER)]
 
-    # The bonds: the liar's refunds the challenger's moves and the rest is burned; the honest side is paid.
+    # The bonds: the liar's refunds each challenger's moves and the rest is burned; the honest side is paid.
     received, burned = money(harness, start_block)
     bond = PARAMETERS.claim_bond
-    refund = received[harness.address(CHALLENGER)] - PARAMETERS.challenge_bond
-    moves = (dispute["rounds"] + 1, dispute["rounds"] + 2)  # challenge, selects, and the final step if it sent it
-    assert refund in [count * PARAMETERS.move_refund for count in moves]
-    assert refund <= kept_share(PARAMETERS, bond)
-    assert burned == bond - refund
-    assert received[harness.address(SUBMITTER)] == FEE + bond  # the fee, and its bond back
+    refunds = {d["challenger"]: received[d["challenger"]] - PARAMETERS.challenge_bond for d in disputes}
+    refunds[harness.address(SUBMITTER)] -= FEE + bond  # the honest submitter was also paid for its claim
+    assert all(0 < refund <= kept_share(PARAMETERS, bond) for refund in refunds.values())
+    assert burned == bond - sum(refunds.values())
     assert received[harness.address(LIAR)] == 0
 
     gas: dict[str, list[int]] = {}
     for tx in report["transactions"]:
         gas.setdefault(tx["events"][0], []).append(tx["gas_used"])
-    say(f"honest claim: {honest['steps']:,} steps, final {final - requested:.1f} s after the request "
+    phases = [sum(1 for r in dispute["history"] if r["phase"] == phase) for phase in ("graph", "run")]
+    say(f"honest claim: {honest['steps']} nodes computed natively, final {final - requested:.1f} s after the request "
         f"(the window is {PARAMETERS.challenge_window} s); embedding norm {report['result']['norm']:.7f}")  # fmt: skip
-    say(f"the lie from step {LIE_FROM_STEP:,}: {dispute['rounds']} rounds, ended at step {dispute['lo']:,} "
+    say(f"the lie in node {LIED_NODE} ({dispute['link']['op']}): {phases[0]} rounds over nodes, linked, {phases[1]} "
+        f"over its {dispute['link']['steps']:,}-step run, ended at step {dispute['lo']:,} "
         f"(`{dispute['final_step']['mnemonic']}`), game over {game_over - claimed:.1f} s after the claims, "
         f"{dispute['gas_total']:,} gas for the whole dispute ({len(dispute['transactions'])} transactions)")  # fmt: skip
     say("gas of the request's transactions: " + "; ".join(
