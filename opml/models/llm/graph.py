@@ -53,7 +53,7 @@ from ...graph.values import (
 )
 from ...vm import layout as L
 from . import ops
-from .format import LlmConfig, LlmFormatError, parse_model
+from .format import MAGIC, LlmConfig, LlmFormatError, parse_model
 from .generate import Weights
 
 EXIT_MODEL_TOO_LARGE = 14  # a value larger than a region holds (the inference program's code)
@@ -412,6 +412,11 @@ def compute_node(
 def encode(value: np.ndarray | Finished) -> bytes:
     """A node's value as bytes (opml.graph.values' encoding)."""
     return FINISHED_BYTES if value is FINISHED else encode_value(value)
+
+
+def is_llm_model(model: bytes) -> bool:
+    """Whether a model file is an OPLM model (its requests are generations: this graph), by its magic."""
+    return len(model) >= 4 and struct.unpack_from(">I", model)[0] == MAGIC
 
 
 @lru_cache(maxsize=1)
