@@ -80,11 +80,22 @@ LLM_NODE = GuestProgram(
         f"inference/{name}.c" for name in ("llm_node", "llm_model", "llm_quant", "llm_ops", "reader", "dot", "mathf")
     ),
 )
+# The LLM node program of the two-phase game: node i of a greedy generation's graph (docs/llm-graph.md), its op
+# taken from the model and i; the same kernels as LLM_NODE (llm_model, llm_quant, llm_ops), linked unchanged.
+LLM_GRAPH = GuestProgram(
+    "inference/llm_graph",
+    tuple(
+        f"inference/{name}.c"
+        for name in ("llm_graph_main", "llm_graph", "llm_model", "llm_quant", "llm_ops", "reader", "dot", "mathf")
+    ),
+)
 # Applies one float32 operation to pairs from the input, or the inference program's multiply-adds
 # (inference/dot.c) to triples and rows (tests/vm/test_float_ops.py).
 FLOAT_OPS = GuestProgram("tests/float_ops", ("tests/float_ops.c", "inference/dot.c"))
 ALL_PROGRAMS = (
-    TEST_PROGRAMS + BENCH_PROGRAMS + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, NODE, LLM_NODE)
+    TEST_PROGRAMS
+    + BENCH_PROGRAMS
+    + (FLOAT_OPS, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT, INFERENCE, NODE, LLM_NODE, LLM_GRAPH)
 )
 
 

@@ -103,7 +103,7 @@ static int read_request(const uint8_t *input, uint32_t length, struct request *q
 /* The output value: its header in the output region, its words after it. */
 static uint32_t *output_words(uint32_t kind, uint32_t rows, uint32_t cols, int *error) {
     uint64_t count = (uint64_t)rows * cols;
-    if (count > (OPML_MAX_OUTPUT_BYTES - 12u) / 4u) {
+    if (count > (OPML_MAX_VALUE_BYTES - 12u) / 4u) {
         *error = EXIT_MODEL_TOO_LARGE;
         return NULL;
     }

@@ -157,7 +157,7 @@ static uint32_t float_bits(float f) {
 static int write_value(const struct value *y) {
     uint32_t rank = y->shape.rank, count = shape_elements(&y->shape);
     uint32_t data_offset = VALUE_HEADER_BYTES + 4u * rank;
-    if (count > (OPML_MAX_OUTPUT_BYTES - data_offset) / 4u) return EXIT_MODEL_TOO_LARGE;
+    if (count > (OPML_MAX_VALUE_BYTES - data_offset) / 4u) return EXIT_MODEL_TOO_LARGE;
     uint8_t *out = opml_output_buffer();
     opml_store_be32(out, VALUE_KIND_F32);
     opml_store_be32(out + 4, rank);

@@ -13,6 +13,9 @@
 /* The largest output a result can carry (InferenceRegistry.MAX_OUTPUT_BYTES); a longer length makes the
  * result "output too large" and a nonzero byte after the output makes it "malformed output". */
 #define OPML_MAX_OUTPUT_BYTES 0x10000u
+/* The largest value a region holds (a node run's operands and output, docs/two-phase.md): a node's value may be
+ * longer than a result's output, since only a claim's last value is ever a result. */
+#define OPML_MAX_VALUE_BYTES (0x10000000u - 4u)
 #define OPML_MAX_MODEL_BYTES (0x40000000u - 4u)
 
 /* A node run of a graph model (docs/two-phase.md) adds a node header and up to four operand regions,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from functools import cache
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +21,7 @@ from ..chain.registry import Registry
 from ..errors import BadInput, Conflict, NotFound, OpmlError, Upstream
 from ..game.remote import ExecutionRequest, NodeRun, RemoteTrace
 from ..game.trace import LocalTrace, TraceProvider
-from ..guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, NODE, SPIN, built
+from ..guest import INFERENCE, LARGE_OUTPUT, LLM_GRAPH, MALFORMED_OUTPUT, NODE, SPIN, GuestProgram, built
 from ..models.formats import model_root
 from ..protocol.types import ProgramKind
 from ..service.clients import ServiceClient
@@ -67,13 +68,17 @@ class ModelSource(Protocol):
 
 
 def builtin_programs() -> dict[bytes, Program]:
-    """The guest programs every agent knows, by the root P the registry holds: the inference program, and the
-    test programs whose runs end with each other result kind (a step limit, a malformed or too large output)."""
-    programs = {}
-    for guest in (INFERENCE, NODE, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT):
-        program = Program.from_file(built(guest.name))
-        programs[Execution(program).region_roots()["program"]] = program
-    return programs
+    """The guest programs every agent knows, by the root P the registry holds: the inference program, the node
+    programs of the two-phase game (graph models', LLM generations'), and the test programs whose runs end with
+    each other result kind (a step limit, a malformed or too large output)."""
+    return {guest_root(guest): Program.from_file(built(guest.name))
+            for guest in (INFERENCE, NODE, LLM_GRAPH, SPIN, MALFORMED_OUTPUT, LARGE_OUTPUT)}  # fmt: skip
+
+
+@cache
+def guest_root(guest: GuestProgram) -> bytes:
+    """The root P of a committed guest program's region."""
+    return Execution(Program.from_file(built(guest.name))).region_roots()["program"]
 
 
 def request_view(registry: Registry, event_args: dict) -> RequestView:
@@ -363,16 +368,38 @@ class PreparedTraces:
 
 
 def graph_trace(request: RequestView, program: Program, model: bytes, node_runs) -> tuple[TraceProvider, bytes]:
-    """A graph request's trace: every value computed natively, the node runs a dispute needs from `node_runs`;
-    with S_0, which must be the request's start state."""
+    """A graph request's trace: every value computed natively (by the model's format: `native_run`), the node runs a
+    dispute needs from `node_runs`; with S_0, which must be the request's start state. A request whose program is
+    not its model format's node program is refused: none of its nodes could be linked."""
     from ..game.graph import GraphTrace
-    from ..graph.native import NodeRefused, evaluate
+    from ..graph.native import NodeRefused
 
+    expected = node_program_of(model)
+    if request.program_root != guest_root(expected):
+        raise Unverifiable(f"request {request.request_id}: a model of this format plays the two-phase game with the "
+                           f"node program {expected.name}, not program 0x{request.program_root.hex()[:16]}..")  # fmt: skip
     try:
-        run = evaluate(model, request.input)
+        run = native_run(model, request.input)
     except NodeRefused as refused:  # the node program would refuse a node of the honest run: nothing to claim
         raise Unverifiable(f"request {request.request_id}: {refused}") from None
     return GraphTrace(run, node_runs), run.state(0)
+
+
+def node_program_of(model: bytes) -> GuestProgram:
+    """The node program a model's two-phase requests play with: the LLM node program for an OPLM model (its
+    requests are generations), the graph node program for a graph-format model."""
+    from ..models.llm.graph import is_llm_model
+
+    return LLM_GRAPH if is_llm_model(model) else NODE
+
+
+def native_run(model: bytes, input: bytes):
+    """The honest run of a two-phase request (an `opml.graph.run.ValueRun`), by the model's format: an OPLM
+    model's generation (opml.models.llm.graph), a graph-format model's run (opml.graph.native)."""
+    from ..graph.native import evaluate
+    from ..models.llm.graph import evaluate_generation, is_llm_model
+
+    return evaluate_generation(model, input) if is_llm_model(model) else evaluate(model, input)
 
 
 def local_node_runs(program: Program, model: bytes, request: RequestView):

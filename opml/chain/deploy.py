@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from web3 import Web3
 
 from .. import resources
-from ..guest import INFERENCE, NODE, built
+from ..guest import INFERENCE, LLM_GRAPH, NODE, built
 from ..models.formats import model_root
 from ..protocol.parameters import Parameters
 from ..protocol.types import ProgramKind
@@ -47,6 +47,11 @@ def node_program() -> ElfProgram:
     return ElfProgram.from_file(built(NODE.name))
 
 
+def llm_node_program() -> ElfProgram:
+    """The LLM node program of the two-phase game: a dispute runs one node of a generation's graph (docs/llm-graph.md)."""
+    return ElfProgram.from_file(built(LLM_GRAPH.name))
+
+
 def seed_model() -> bytes:
     return (resources.seed_model_dir() / "model.bin").read_bytes()
 
@@ -77,11 +82,13 @@ def register_model(registry: Registry, tx: TransactionManager, model: bytes, uri
 
 
 def deploy_with_defaults(w3: Web3, tx: TransactionManager, parameters: Parameters, model_uri: str) -> Deployment:
-    """Deploy, then register the inference program (whole runs), the node program (the two-phase game) and the seed
-    MNIST model; their ids go in the deployment."""
+    """Deploy, then register the inference program (whole runs), the node programs of the two-phase game (graph
+    models', LLM generations') and the seed MNIST model; their ids go in the deployment."""
     deployment = deploy_contracts(w3, tx, parameters)
     registry = Registry(w3, deployment.registry)
     program_id = register_program(registry, tx, program_image(inference_program()))
     node_program_id = register_program(registry, tx, program_image(node_program(), ProgramKind.GRAPH_NODES))
+    llm_program_id = register_program(registry, tx, program_image(llm_node_program(), ProgramKind.GRAPH_NODES))
     model_id = register_model(registry, tx, seed_model(), model_uri)
-    return replace(deployment, program_id=program_id, node_program_id=node_program_id, model_id=model_id)
+    return replace(deployment, program_id=program_id, node_program_id=node_program_id, llm_program_id=llm_program_id,
+                   model_id=model_id)  # fmt: skip

@@ -73,6 +73,7 @@ class Deployment:
     start_block: int = 0
     program_id: int = 0  # the default inference program (whole runs)
     node_program_id: int = 0  # the node program (the two-phase game of graph models)
+    llm_program_id: int = 0  # the LLM node program (the two-phase game of an OPLM model's generations)
     model_id: int = 0  # the default model (the seed MNIST MLP)
     extra: dict = field(default_factory=dict)
 

@@ -118,22 +118,19 @@ class LyingGraphTrace:
     the last: the game ends on the run's last step, which the liar cannot prove."""
 
     def __init__(self, truth, node: int, element: int = 0, bit: int = 0):
-        from ..graph.native import GraphRun
-        from ..graph.tree import ValueTree
-        from ..graph.values import decode_value, value_root
+        from ..graph.values import decode_value
 
         self.truth = truth
         self.node = node
         run = truth.run
         lied = bytearray(run.values[node + 1])
         count = decode_value(run.values[node + 1]).elements.size  # its elements are its last 4 x count bytes
-        position = len(lied) - 4 * count + 4 * (element % count) + (bit // 8) % 4
+        if count:
+            position = len(lied) - 4 * count + 4 * (element % count) + (bit // 8) % 4
+        else:  # a value without elements (an LLM's finished step): its last dimension
+            position = len(lied) - 1
         lied[position] ^= 1 << (bit % 8)
-        values = list(run.values)
-        values[node + 1] = bytes(lied)
-        roots = list(run.roots)
-        roots[node + 1] = value_root(values[node + 1])
-        self.run = GraphRun(run.graph, values, roots, ValueTree(roots))
+        self.run = run.with_value(node + 1, bytes(lied))
 
     @property
     def node_count(self) -> int:

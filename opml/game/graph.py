@@ -1,8 +1,9 @@
 """The two-phase game from a player's side (docs/two-phase.md).
 
-A `GraphTrace` is a graph request's honest run: every value computed natively (opml.graph.native), the value
-tree whose prefix roots are phase 1's states, and, when a dispute reaches one node, the VM run of the node
-program for that node (phase 2). A `GraphSolver` answers both phases: phase 1 over the value tree, the link of
+A `GraphTrace` is a graph request's honest run: every value computed natively (an `opml.graph.run.ValueRun`: a
+graph-format model's, opml.graph.native, or an LLM generation's, opml.models.llm.graph), the value tree whose
+prefix roots are phase 1's states, and, when a dispute reaches one node, the VM run of the node program for
+that node (phase 2). A `GraphSolver` answers both phases: phase 1 over the value tree, the link of
 the node the game narrows to, and phase 2 by a plain `Solver` over that node's run.
 
     trace = GraphTrace(evaluate(model, input), node_runs, step_limit)
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..graph.native import GraphRun
+from ..graph.run import ValueRun
 from ..graph.values import first_leaf_proof
 from ..protocol.claims import GraphClaim, LinkProof, Opening, StepProof
 from ..vm.layout import MAX_OUTPUT_BYTES
@@ -32,7 +33,7 @@ NodeRuns = Callable[[NodeHeader, Sequence[tuple[int, bytes]]], TraceProvider]
 class GraphTrace:
     """A graph request's run as a player knows it: natively computed values, and node runs on demand."""
 
-    def __init__(self, run: GraphRun, node_runs: NodeRuns):
+    def __init__(self, run: ValueRun, node_runs: NodeRuns):
         self.run = run
         self.node_runs = node_runs
         self._node_traces: dict[NodeHeader, TraceProvider] = {}
@@ -61,7 +62,7 @@ class GraphTrace:
 
     def header_of(self, node: int) -> NodeHeader:
         """The node header of an honest link of `node`: its own operands, the run's node count."""
-        return NodeHeader(node, self.run.node_count, tuple(self.run.graph.nodes[node].inputs))
+        return NodeHeader(node, self.run.node_count, self.run.operand_slots(node))
 
     def node_trace(self, header: NodeHeader) -> TraceProvider:
         """The run of the node program from the start state a link with `header` gives (its operands taken from

@@ -3,6 +3,8 @@
 - `values`: a run's values as bytes (value 0 the input as sent; every other value kind, rank, dims and
   canonical big-endian elements) and their roots (the root of a 2^28-byte region holding them).
 - `tree`: the value tree (depth 20) and the phase-1 states S_t, with the siblings of any slot in any S_t.
+- `run`: what every natively computed run is to its players (`ValueRun`: values, roots, the tree, node i's
+  operand slots, the link's and finalize's openings), shared by graph models and LLM generations.
 - `native`: a whole run computed natively (`evaluate`: every value, root and the tree: an honest claim; its
   openings for the link and for finalize), and the node program's checks and result for one node
   (`node_program`).
@@ -17,14 +19,13 @@ from .native import (
     EXIT_WRONG_NODE_COUNT,
     EXIT_WRONG_OPERANDS,
     GraphRun,
-    LinkOpenings,
     NodeOutcome,
     NodeRefused,
-    SlotOpening,
     compute_node,
     evaluate,
     node_program,
 )
+from .run import LinkOpenings, SlotOpening, ValueRun
 from .tree import VALUE_TREE_DEPTH, ValueTree, input_state, root_from_siblings
 from .values import (
     Value,
@@ -47,6 +48,7 @@ __all__ = [
     "NodeOutcome",
     "NodeRefused",
     "SlotOpening",
+    "ValueRun",
     "VALUE_TREE_DEPTH",
     "Value",
     "ValueFormatError",

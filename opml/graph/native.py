@@ -25,7 +25,8 @@ from ..errors import BadInput
 from ..models.formats import EXIT_BAD_SHAPE, EXIT_MODEL_TOO_LARGE, Graph, ModelFormatError, Node, parse_model
 from ..models.reference import KERNELS, InferenceError, decode_input, output_shape
 from ..vm import layout as L
-from .tree import EMPTY_SLOT, ValueTree
+from .run import ValueRun
+from .tree import ValueTree
 from .values import (
     KIND_F32,
     MAX_VALUE_BYTES,
@@ -146,7 +147,7 @@ def node_program(
 
 
 @dataclass(frozen=True)
-class GraphRun:
+class GraphRun(ValueRun):
     """Every value of a run of a graph on an input, their roots and the value tree: an honest graph claim."""
 
     graph: Graph
@@ -154,68 +155,9 @@ class GraphRun:
     roots: list[bytes]  # value j's root
     tree: ValueTree
 
-    @property
-    def node_count(self) -> int:
-        """n: the claim's "steps"."""
-        return len(self.graph.nodes)
-
-    @property
-    def final_state(self) -> bytes:
-        """S_n: the claim's final state."""
-        return self.tree.state(self.node_count)
-
-    @property
-    def output(self) -> bytes:
-        """Value n: the claim's output."""
-        return self.values[-1]
-
-    def state(self, t: int) -> bytes:
-        """S_t, the phase-1 state after node t - 1."""
-        return self.tree.state(t)
-
-    def operands(self, node: int) -> list[tuple[int, bytes]]:
-        """Node `node`'s operands as a node run takes them: (slot, value bytes) in the order of its inputs."""
-        return [(slot, self.values[slot]) for slot in self.graph.nodes[node].inputs]
-
-    def opening(self, slot: int, t: int) -> SlotOpening:
-        """Slot `slot` of S_t: its root (EMPTY_SLOT past t) and its siblings."""
-        root = self.roots[slot] if slot <= t else EMPTY_SLOT
-        return SlotOpening(slot, root, self.tree.siblings(slot, t))
-
-    def link_openings(self, node: int) -> LinkOpenings:
-        """What the link at [node, node + 1] proves from the value tree (docs/two-phase.md, "The link")."""
-        return LinkOpenings(
-            node=node,
-            operands=[self.opening(slot, node) for slot in self.graph.nodes[node].inputs],
-            input=self.opening(0, node),
-            output=SlotOpening(node + 1, self.roots[node + 1], self.tree.siblings(node + 1, node)),
-        )
-
-    def output_opening(self) -> SlotOpening:
-        """Slot n of S_n: what finalize is given with the output's bytes."""
-        return self.opening(self.node_count, self.node_count)
-
-
-@dataclass(frozen=True)
-class SlotOpening:
-    """A slot of a phase-1 state: its content and its VALUE_TREE_DEPTH siblings, bottom first."""
-
-    slot: int
-    root: bytes
-    siblings: list[bytes]
-
-
-@dataclass(frozen=True)
-class LinkOpenings:
-    """The value tree's part of the link at node i: node i's operands and the input in S_i, and the output
-    slot i + 1 with its root V and its siblings in S_i (which give S_i with the slot empty and S_{i+1} with
-    V in it). The rest of the link is the VM's: the node run's final state and its output siblings
-    (Execution.node_run(...).run().final_state, .output_siblings())."""
-
-    node: int
-    operands: list[SlotOpening]
-    input: SlotOpening
-    output: SlotOpening
+    def operand_slots(self, node: int) -> tuple[int, ...]:
+        """The slots the model file lists as node `node`'s inputs."""
+        return tuple(self.graph.nodes[node].inputs)
 
 
 def evaluate(graph: Graph | bytes, input: bytes) -> GraphRun:

@@ -5,13 +5,13 @@ import pytest
 
 from opml.chain.anvil import dev_key
 from opml.chain.client import JournalEntry, MemoryJournal, TransactionManager, connect
-from opml.chain.deploy import deploy_with_defaults
+from opml.chain.deploy import deploy_with_defaults, llm_node_program, node_program, program_image
 from opml.chain.errors import ChainUnavailable, TxReverted
 from opml.chain.events import EventReader
 from opml.chain.registry import Registry
 from opml.models.formats import model_root
 from opml.protocol.parameters import Parameters
-from opml.protocol.types import RequestStatus
+from opml.protocol.types import ProgramKind, RequestStatus
 from opml.resources import seed_model_dir
 
 from ..faults import RpcProxy
@@ -33,6 +33,12 @@ def test_deployment_registers_the_defaults_and_reads_back_typed(deployed):
     model = registry.model(deployment.model_id)
     assert model.root == model_root((seed_model_dir() / "model.bin").read_bytes())
     assert model.file_hash == w3.keccak((seed_model_dir() / "model.bin").read_bytes())
+    for program_id, elf in (
+        (deployment.node_program_id, node_program()),
+        (deployment.llm_program_id, llm_node_program()),
+    ):
+        registered = registry.program(program_id)  # the two node programs of the two-phase game
+        assert registered.kind == ProgramKind.GRAPH_NODES and registered.root == program_image(elf).root
     owner.send(registry.request_inference(deployment.program_id, deployment.model_id, b"\x01" * 784, 10_000), value=5)
     request = registry.request(registry.count("request"))
     assert request.status == RequestStatus.OPEN and request.fee == 5 and request.step_limit == 10_000

@@ -57,7 +57,8 @@ def vm_equals_native(program: Program, model: bytes, input: bytes, node: int, no
     vm = run_node_in_vm(program, model, input, node, node_count, operands)
     assert vm.exit_code == native.exit_code, (native.message, vm.stderr)
     if native.exit_code == 0:
-        assert vm.output == native.value
+        if len(native.value) <= L.MAX_OUTPUT_BYTES:  # a longer value is no result's output: its root says it all
+            assert vm.output == native.value
         assert vm.output_root == value_root(native.value)
     else:
         assert vm.output == b""

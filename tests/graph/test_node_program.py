@@ -38,6 +38,7 @@ from opml.models.formats import (
     param_of_float,
 )
 from opml.models.reference import run as reference_run
+from opml.vm import layout as L
 from opml.models.training import SmallCNN, with_softmax
 
 from ..models.test_errors import mutations
@@ -193,6 +194,17 @@ def test_each_value_is_computed_from_the_canonical_values_before_it(node_elf):
             vm_equals_native(node_elf, graph.to_bytes(), input, node, 2, run.operands(node)).value
             == run.values[node + 1]
         )
+
+
+def test_a_value_longer_than_a_results_output_is_still_a_value(node_elf):
+    """A node's value may be longer than the registry's output cap (64 KiB): MiniLM's [16, 1536] activations are
+    98 KB. Only a claim's last value is ever a result; the node run writes any value its region holds."""
+    graph = Graph(InputType.F32, (20_000,), [], [Node(Op.RELU, [0])])
+    input = np.linspace(-1, 1, 20_000, dtype=">f4").tobytes()
+    run = evaluate(graph, input)
+    assert len(run.values[1]) > L.MAX_OUTPUT_BYTES
+    outcome = vm_equals_native(node_elf, graph.to_bytes(), input, 0, 1, run.operands(0))
+    assert outcome.exit_code == 0 and outcome.value == run.values[1]
 
 
 # --- refusals --------------------------------------------------------------------------------------------

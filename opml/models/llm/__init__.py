@@ -5,4 +5,7 @@
 - `ops`: every op of the forward pass on explicit arrays, bit for bit the guest's (guest/inference/llm_ops.c).
 - `generate`: greedy generation as a recorded sequence of op calls over values.
 - `tokenizer`: the GGUF's own BPE vocabulary and chat template.
+- `graph`: a generation as a fixed graph of the two-phase game (docs/llm-graph.md): the node enumeration, every
+  value natively (`evaluate_generation`), the LLM node program's checks (`node_program`).
+- `requests`: a generation request's input from text or chat messages; its output as ids and text.
 """
