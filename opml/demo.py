@@ -21,6 +21,18 @@ after the MNIST scenario:
    the lie through 9 rounds to that step and win, and the honest embedding become final, checked
    bit for bit against the reference executor.
 
+With OPML_DEMO_LLM=1 the deployment is sized for a language model's generations too (node runs of up to 2^33
+steps, a 62 s challenge window: opml.protocol.parameters.sized_for_llm), and after the MNIST scenario (and
+MiniLM's, if asked for):
+
+6. converts the packaged SmolLM2-135M-Instruct GGUF to an OPLM model file and uploads it (registered);
+7. asks it a question as chat `messages` through POST /inference-requests, and watches the submitter's agent claim
+   the generation (computed natively) and the answer become final, checked token for token against the reference;
+8. starts a lying submitter whose answer differs from one token on (it flips the token one step's argmax chose
+   and computes the rest of its answer from it), asks again, and watches the challenger dispute it through both
+   phases of the two-phase game: phase 1 down to that argmax node, the link to its run in the VM, phase 2 down to
+   one instruction; the liar loses its bond and the honest answer becomes final.
+
 It prints what happens as it happens and where to look, then serves until Ctrl-C;
 with OPML_DEMO_EXIT=1 it exits after the scenario, 0 only if every expected outcome was seen
 (OPML_DEMO_DATA moves its data directory, OPML_DEMO_FREE_PORTS=1 picks free ports).
@@ -41,13 +53,17 @@ from pathlib import Path
 import httpx
 
 from . import resources
-from .protocol.parameters import MINILM_STEP_LIMIT, Parameters, sized_for
+from .protocol.parameters import MINILM_STEP_LIMIT, Parameters, sized_for, sized_for_llm
 from .stack import Stack, StackConfig
 
 DATA_DIR = Path(os.environ.get("OPML_DEMO_DATA", "var/demo"))
 MINILM = os.environ.get("OPML_DEMO_MINILM") == "1"
 MINILM_SENTENCE = "A man is eating food."
 MINILM_LIE_FROM_STEP = 12_000_000_000  # about three quarters into the run, deep in the transformer's layers
+LLM = os.environ.get("OPML_DEMO_LLM") == "1"
+LLM_QUESTION = "What is the capital of France?"
+LLM_NEW_TOKENS = 16
+LLM_LIED_TOKEN = 3  # the liar changes the token the argmax of this generation step chose, and all that follows
 
 
 class Narrator:
@@ -113,6 +129,8 @@ def main() -> None:
     seed = resources.seed_model_dir()
     # A run of 1.6e10 steps needs a deployment that allows it, with a window and clocks that cover it.
     parameters = sized_for(MINILM_STEP_LIMIT) if MINILM else Parameters()
+    if LLM:  # a language model's node runs and native claims (both flags: the larger of each)
+        parameters = sized_for_llm(max(parameters.max_step_limit, sized_for_llm().max_step_limit), parameters)
     if os.environ.get("OPML_DEMO_FREE_PORTS") == "1":  # beside other stacks (the tests)
         config = StackConfig.ephemeral(DATA_DIR, echo=False, parameters=parameters)
     else:
@@ -123,11 +141,16 @@ def main() -> None:
         narrator.say(f"deployed for all-MiniLM-L6-v2: up to {MINILM_STEP_LIMIT:,} steps a request, a "
                      f"{parameters.challenge_window} s challenge window (every claim waits it out), "
                      f"{parameters.clock_budget} s clocks")  # fmt: skip
+    if LLM:
+        narrator.say(f"deployed for a language model's generations: node runs of up to {parameters.max_step_limit:,} "
+                     f"steps, a {parameters.challenge_window} s challenge window (every claim waits it out), "
+                     f"{parameters.clock_budget} s clocks")  # fmt: skip
     stack.start()
     try:
         narrator.say(f"stack ready ({', '.join(f'{n} {s.url}' for n, s in stack.services.items())})")
         game_id = scenario(stack, seed, narrator)
         minilm_game_id = minilm_scenario(stack, narrator) if MINILM else None
+        llm_game_id = llm_scenario(stack, narrator) if LLM else None
         print()
         narrator.say("where to look:")
         for name, service in stack.services.items():
@@ -139,6 +162,8 @@ def main() -> None:
             print(
                 f"    {'MiniLM':<11} {stack.url('challenger')}/ui/disputes/{minilm_game_id}  (the lie in 1.6e10 steps)"
             )
+        if llm_game_id is not None:
+            print(f"    {'SmolLM2':<11} {stack.url('challenger')}/ui/disputes/{llm_game_id}  (both phases of the lie)")
         if narrator.failures:
             narrator.say(f"{len(narrator.failures)} expected outcome(s) not seen: {'; '.join(narrator.failures)}")
         else:
@@ -282,6 +307,139 @@ def minilm_scenario(stack: Stack, narrator: Narrator) -> int | None:
                         "the on-chain embedding is the reference executor's, bit for bit")  # fmt: skip
     narrator.expect(any(claim["status"] == "rejected" for claim in report["claims"]), "the MiniLM lie is rejected")
     return game_id
+
+
+def llm_scenario(stack: Stack, narrator: Narrator) -> int | None:
+    """SmolLM2-135M-Instruct: a question answered and final, then a liar whose answer differs from one token on,
+    disputed through both phases of the two-phase game; returns the id of the game it watched (None if none)."""
+    from .models.llm.gguf_import import packaged_model_file
+    from .models.llm.graph import GenerationGraph, evaluate_generation, weights_of
+    from .models.llm.requests import chat_input
+    from .models.llm.tokenizer import packaged_tokenizer
+
+    converter, submitter = stack.url("converter"), stack.url("submitter")
+    parameters = stack.config.parameters
+    messages = [{"role": "user", "content": LLM_QUESTION}]
+    print()
+    narrator.say("SmolLM2-135M-Instruct: converting the packaged Q4_1 GGUF to an OPLM model file...")
+    model = packaged_model_file()
+    upload = httpx.post(f"{converter}/models", files={"file": ("smollm2.oplm", model)}, data={"register": "true"},
+                        timeout=600).json()  # fmt: skip
+    config = upload.get("language_model") or {}
+    narrator.say(f"converter: {upload['size']:,} bytes are model {upload['id'][:18]}.. ({upload['format']} format: "
+                 f"{config.get('layers')} layers of width {config.get('width')}, a vocabulary of "
+                 f"{config.get('vocabulary'):,}, a context of {config.get('context'):,}), registered on-chain as "
+                 f"model {upload['onchain_model_id']}")  # fmt: skip
+    weights = weights_of(model)
+    tokenizer = packaged_tokenizer()
+    input = chat_input(messages, LLM_NEW_TOKENS, weights.config)
+    reference = evaluate_generation(weights, input)  # what the honest answer must be, token for token
+    body = {"model": upload["id"], "messages": messages, "max_new_tokens": LLM_NEW_TOKENS}
+
+    # 1. an honest answer
+    if "liar" in stack.services:  # the MNIST liar would lie about this one too
+        stack.services.pop("liar").stop()
+    response = httpx.post(f"{submitter}/inference-requests", json=body, timeout=120)
+    if response.status_code != 202:
+        narrator.expect(False, f"POST /inference-requests with messages is accepted ({response.text})")
+        return None
+    request_id = response.json()["request_id"]
+    requested = time.monotonic()
+    narrator.say(f"POST /inference-requests {{'messages': [{{'role': 'user', 'content': {LLM_QUESTION!r}}}], "
+                 f"'max_new_tokens': {LLM_NEW_TOKENS}}}: request {request_id} ({response.json()['gas_used']:,} gas); "
+                 "the submitter's agent computes the generation natively and claims it")  # fmt: skip
+    report = watch_request(stack, request_id, narrator, parameters.challenge_window + 300)
+    generation = report.get("generation") or {}
+    narrator.say(f"  prompt ({len(generation.get('prompt_tokens', []))} tokens): {generation.get('prompt')!r}")
+    narrator.say(f"  answer: {generation.get('text')!r} (tokens {generation.get('tokens')})")
+    narrator.expect(generation.get("tokens") == reference.tokens,
+                    f"the answer is final ({time.monotonic() - requested:.0f} s after the request; a "
+                    f"{parameters.challenge_window} s window), token for token the reference's")  # fmt: skip
+
+    # 2. a liar whose answer differs from one token on
+    graph = GenerationGraph(weights.config, len(reference.request.prompt), LLM_NEW_TOKENS)
+    lied_node = LLM_LIED_TOKEN * graph.step_nodes + graph.argmax_offset
+    lied = bytearray(reference.values[lied_node + 1])
+    lied[-1] ^= 1  # what the liar does: the token this step chose becomes another, and the rest follows from it
+    lie = evaluate_generation(weights, input, replaced={lied_node + 1: bytes(lied)})
+    narrator.say(f"starting a lying submitter: it changes the token of step {LLM_LIED_TOKEN} (node {lied_node:,} of "
+                 f"{graph.node_count:,}, an argmax) and computes the rest of its answer from it: "
+                 f"{tokenizer.decode(lie.tokens)!r}")  # fmt: skip
+    stack.start_service("llm-liar", "submitter", {"SUBMITTER_FAULT_LIE": "answer", "SUBMITTER_DEV_ACCOUNT": "3",
+                        "SUBMITTER_FAULT_LIE_FROM_STEP": str(lied_node + 1)})  # fmt: skip
+    response = httpx.post(f"{submitter}/inference-requests", json=body, timeout=120)
+    request_id = response.json()["request_id"]
+    requested = time.monotonic()
+    narrator.say(f"POST /inference-requests (the same question): request {request_id}")
+    game_id = _first_game(stack, request_id, timeout=parameters.challenge_window + 120)
+    if game_id is None:
+        narrator.expect(False, "the challenger disputes the lying answer")
+        return None
+    narrator.say(f"the challenger disputes the lie ({time.monotonic() - requested:.0f} s after the request): game "
+                 f"{game_id}, watch it at {stack.url('challenger')}/ui/disputes/{game_id}")  # fmt: skip
+    dispute = watch_llm_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
+    link = dispute.get("link") or {}
+    final_step = dispute.get("final_step") or {}
+    narrator.say(f"  one step left of the node's run: step {final_step.get('step', 0):,}, "
+                 f"`{final_step.get('mnemonic')}`; the contract executes it")  # fmt: skip
+    narrator.expect(dispute["status"] == "challenger_won", f"the challenger wins in {dispute['rounds']} rounds "
+                    f"({dispute['gas_total']:,} gas for the whole dispute)")  # fmt: skip
+    narrator.expect(link.get("node") == lied_node and link.get("step") == LLM_LIED_TOKEN and link.get("op") == "argmax",
+                    f"phase 1 narrowed it to the lied node: node {lied_node:,}, the argmax of token "
+                    f"{LLM_LIED_TOKEN}")  # fmt: skip
+    for bond in dispute["bonds"]:
+        narrator.say(f"  {bond['kind']:>8} {bond['amount'] / 1e18:.3f} ETH to {bond['account']}")
+    report = watch_request(stack, request_id, narrator, parameters.challenge_window + 600)
+    generation = report.get("generation") or {}
+    narrator.expect(any(claim["status"] == "rejected" for claim in report["claims"]), "the lying answer is rejected")
+    narrator.expect(generation.get("tokens") == reference.tokens,
+                    f"the honest answer is final: {generation.get('text')!r}")  # fmt: skip
+    return game_id
+
+
+def watch_llm_dispute(stack: Stack, game_id: int, narrator: Narrator, timeout: float) -> dict:
+    """Poll GET /disputes/{id}, telling each round of both phases (phase 1's points are nodes: each named by its
+    token step, layer and role) and the link, until the game is over and its bonds indexed."""
+    url = f"{stack.url('challenger')}/disputes/{game_id}"
+    shown, linked, deadline = 0, False, time.monotonic() + timeout
+    dispute: dict = {}
+    while time.monotonic() < deadline:
+        dispute = httpx.get(url, timeout=30).json()
+        for round_ in dispute["history"][shown:]:
+            if round_["segment"] is None:
+                break
+            if round_["phase"] == "run" and not linked and dispute.get("link"):
+                link = dispute["link"]
+                reads = ", ".join(f"value {operand['slot']:,}" for operand in link["operands"])
+                narrator.say(f"  linked: node {link['node']:,} ({_node_words(link)}) reads {reads}; its run in the "
+                             f"VM is {link['steps']:,} steps")  # fmt: skip
+                linked = True
+            what = "nodes" if round_["phase"] == "graph" else "steps"
+            node = ""
+            if round_["phase"] == "graph" and round_.get("nodes"):
+                index = round_["segment"]
+                chosen = round_["nodes"][index] if index < len(round_["nodes"]) else None
+                node = f" (ending with node {chosen['index']:,}: {_node_words(chosen)})" if chosen else ""
+            narrator.say(f"  round {round_['round']} (phase {1 if round_['phase'] == 'graph' else 2}): "
+                         f"[{round_['lo']:,}, {round_['hi']:,}] {what} -> [{round_['next_lo']:,}, "
+                         f"{round_['next_hi']:,}]{node}")  # fmt: skip
+            shown += 1
+        if dispute["status"] != "active" and shown >= dispute["rounds"] and dispute["bonds"]:
+            return dispute
+        time.sleep(0.3)
+    return dispute
+
+
+def _node_words(node: dict) -> str:
+    """An LLM node in words: token 3, layer 12, gate (matmul)."""
+    parts = [f"token {node['step']}"] if node.get("step") is not None else []
+    if node.get("layer") is not None:
+        parts.append(f"layer {node['layer']}")
+    if node.get("role"):
+        parts.append(f"{node['role']} ({node['op']})")
+    elif node.get("op"):
+        parts.append(node["op"])
+    return ", ".join(parts)
 
 
 def _first_game(stack: Stack, request_id: int, timeout: float = 60.0) -> int | None:

@@ -278,6 +278,100 @@ def check_step_limit_covers_run(graph: Graph, step_limit: int, allow_below: bool
         )
 
 
+# --- language models (OPLM files: greedy generations, docs/llm-graph.md) ------------------------------------
+
+
+def is_language_model(model_file: bytes) -> bool:
+    """An OPLM model file: its requests are generations, played with the LLM node program."""
+    from .models.llm.graph import is_llm_model
+
+    return is_llm_model(model_file)
+
+
+def generation_input(
+    model,
+    *,
+    prompt: str | None = None,
+    messages: list[dict[str, str]] | None = None,
+    input: bytes | None = None,
+    max_new_tokens: int,
+) -> bytes:
+    """The input of a generation request to a language model (`model`: its parsed OPLM file): a prompt continued
+    as is, chat messages rendered with the model's chat template (the assistant's turn opened), or the input's
+    bytes as given (big-endian u32 max_new_tokens, prompt length, ids: then `max_new_tokens` is theirs).
+    BadInput (422) for a prompt longer than the context, a tokenizer that does not speak the model's vocabulary,
+    an input the LLM node program would refuse."""
+    from .models.llm.requests import chat_input, read_request, text_input, tokenizer_for
+
+    config = model.config
+    if input is not None:
+        read_request(input, config)  # BadGeneration (a BadInput) says what is wrong
+        return input
+    tokenizer = tokenizer_for(config)
+    if tokenizer is None:
+        raise BadInput(
+            f"this language model's vocabulary ({config.vocab:,} tokens, bos {config.bos}, eos {config.eos}) is not "
+            "the packaged tokenizer's (SmolLM2's): send its input as input_base64 (big-endian u32 max_new_tokens, "
+            "the prompt's length, then its token ids)"
+        )
+    if messages is not None:
+        data = chat_input(messages, max_new_tokens, config, tokenizer)
+    else:
+        if not (prompt or "").strip():
+            raise BadInput("prompt is empty: give some text to continue")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (JSON can carry one)
+            raise BadInput("prompt is not valid Unicode (it has a lone surrogate)") from None
+        data = text_input(prompt, max_new_tokens, config, tokenizer)
+    return data  # text_input and chat_input refuse a prompt that exceeds the context, saying how many tokens fit
+
+
+def generation_step_limit(model, input: bytes, ceiling: int, chain_limit: int) -> int:
+    """The step limit of a generation request: a quarter over the estimate of its longest node run
+    (opml.models.llm.steps), since for the two-phase game the step limit bounds each node's run. Refused (422)
+    when that exceeds `ceiling` (the chain's maxStepLimit, or less if this submitter serves less), saying what
+    deployment the prompt needs."""
+    from .models.llm.requests import read_request
+    from .models.llm.steps import largest_node_steps, longest_prompt_for, step_limit_for
+
+    request, _ = read_request(input, model.config)
+    prompt, new = len(request.prompt), request.max_new_tokens
+    needed = step_limit_for(model, prompt, new)
+    if needed > ceiling:
+        fits = longest_prompt_for(model, ceiling, new)
+        raise BadInput(
+            f"a prompt of {prompt} tokens makes node runs of about {largest_node_steps(model, prompt, new):.3g} VM "
+            f"steps, so its requests need a step limit of {needed:,}; requests here may allow at most {ceiling:,} "
+            f"(prompts of up to {fits} tokens). Deploy with maxStepLimit {_power_of_two_above(needed)} or more "
+            "(`opml up --llm` deploys with 2^33: prompts of up to 83 tokens), or send a shorter prompt",
+            details={"prompt_tokens": prompt, "step_limit_needed": needed, "max_step_limit": ceiling,
+                     "chain_max_step_limit": chain_limit, "longest_prompt": fits},
+        )  # fmt: skip
+    return needed
+
+
+def check_generation_step_limit(model, input: bytes, step_limit: int) -> None:
+    """Refuse a generation's step_limit below the estimate of its longest node run: a dispute reaching that node
+    could not link it, and the honest claim would lose its game there."""
+    from .models.llm.requests import read_request
+    from .models.llm.steps import largest_node_steps
+
+    request, _ = read_request(input, model.config)
+    longest = largest_node_steps(model, len(request.prompt), request.max_new_tokens)
+    if step_limit < longest:
+        raise BadInput(
+            f"step_limit is {step_limit:,}, but this generation's longest node run takes about {longest:,} steps (a "
+            "generation request's step limit bounds each node's run, and a node that cannot end within it cannot be "
+            "linked): leave step_limit out (the service sizes it), or give more",
+            details={"step_limit": step_limit, "longest_node_steps": longest},
+        )
+
+
+def _power_of_two_above(value: int) -> str:
+    return f"2^{max(value - 1, 1).bit_length()}"
+
+
 def check_bounds(registry: Registry, fee: int, step_limit: int, balance: int) -> None:
     limit = registry.parameters.max_step_limit
     if not 1 <= step_limit <= limit:

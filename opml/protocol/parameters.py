@@ -80,6 +80,53 @@ def sized_for(
     )
 
 
+# A deployment serving a language model's generations (docs/llm-graph.md): a request's step limit bounds each node's
+# run, and SmolLM2's longest node is its prompt's largest product, about 8.2e7 steps per prompt token
+# (opml.models.llm.steps); 2^33 covers prompts of up to 83 tokens (a chat question with SmolLM2's default system
+# message is 37 tokens for a 7-word question), a node run of at most 29 s at this machine's 300M steps/s.
+LLM_STEP_LIMIT = 1 << 33
+# The honest claim of a generation, computed natively by every party before it claims or challenges: 5 s for a
+# 16-token prompt and 32 new tokens here (bench/llm_graph.py), about 10 s for 64; allowed 30 s on a busy machine.
+LLM_NATIVE_SECONDS = 30
+VALUE_TREE_NODES = (1 << 20) - 1  # the most nodes a graph claim can have (docs/two-phase.md)
+
+
+def sized_for_llm(
+    max_step_limit: int = LLM_STEP_LIMIT,
+    base: Parameters = Parameters(),
+    *,
+    native_seconds: int = LLM_NATIVE_SECONDS,
+    steps_per_second: int = 150_000_000,
+    transaction_seconds: int = 2,
+    query_seconds: int = 8,
+    margin_seconds: int = 30,
+) -> Parameters:
+    """`base` for a deployment serving a language model's generations: `max_step_limit` bounds each node's run,
+    and the window and clocks cover the two-phase game (docs/contracts.md, "sizing the clocks", with the native
+    claim in place of the whole run):
+
+        challengeWindow >= native + transaction + margin          (a challenger computes the claim natively)
+        clockBudget     >= native + node run + R x (query + transaction) + margin
+
+    R is phase 1's rounds over at most 2^20 - 1 nodes plus phase 2's over a node run of `max_step_limit` steps,
+    and a node run is timed at the conservative rate of `sized_for` (a side runs the linked node once: the defender
+    before its link, the challenger for phase 2; an agent that lost its cache also recomputes the claim). For
+    LLM_STEP_LIMIT: a 62 s window, 258 s clocks (14 rounds)."""
+    from .dissection import max_rounds
+
+    node_run = math.ceil(max_step_limit / steps_per_second)
+    rounds = max_rounds(VALUE_TREE_NODES, base.arity) + max_rounds(max_step_limit, base.arity)
+    window = native_seconds + transaction_seconds + margin_seconds
+    clock = native_seconds + node_run + rounds * (query_seconds + transaction_seconds) + margin_seconds
+    return replace(
+        base,
+        max_step_limit=max_step_limit,
+        challenge_window=max(base.challenge_window, window),
+        clock_budget=max(base.clock_budget, clock),
+        request_timeout=max(base.request_timeout, 2 * (native_seconds + node_run + window)),
+    )
+
+
 def kept_share(parameters: Parameters, bond: int) -> int:
     """What the winner gets of a forfeited bond: the bond less its burned share (as the contract rounds). Of a
     claim's bond, this is the refund pool of its challengers."""

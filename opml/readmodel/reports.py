@@ -28,16 +28,15 @@ from ..chain.registry import Registry
 from ..errors import OpmlError, Unavailable
 from ..game.graph import GraphTrace
 from ..game.trace import TraceProvider
-from ..models.formats import Graph
-from ..models.summary import summarize
 from ..protocol.dissection import interior_points
 from ..protocol.types import Game, GameStatus, ProgramKind, Turn
 from ..service.journal import DROPPED, MINED, REVERTED
 from ..vm.disasm import mnemonic
 from ..vm.node_run import NodeHeader
+from ..vm.output import ResultKind
 from ..vm.state import State
 from . import sql
-from .decode import decode_output, not_embedding
+from .decode import NoModels, decode_output, generation_of
 from .receipts import Receipts
 from .schemas import (
     LOW_MARGIN,
@@ -56,6 +55,7 @@ from .schemas import (
     LinkOut,
     MoveOut,
     NodeOut,
+    OperandOut,
     OutputOut,
     RequestBriefOut,
     RequestBriefPage,
@@ -90,17 +90,17 @@ class ReadModel:
         receipts: Receipts,
         *,
         address: str | None = None,
-        embedding_models: Callable[[int], bool] = not_embedding,
         traces: TraceSource | None = None,
-        graphs: Callable[[int], Graph | None] = lambda model_id: None,
+        models=None,
     ):
         self.store = store
         self.registry = registry
         self.receipts = receipts
         self.address = address  # the service's agent's account: "mine" in the lists, the sender of its journal
-        self.embedding_models = embedding_models  # how to decode a result: a vector, or class scores
         self.traces = traces  # for the instruction at stake in a game's last step (optional)
-        self.graphs = graphs  # a registered model's graph by id, when it is known here: phase 1's node names
+        # what is known of a registered model by id (opml.readmodel.decode.RegisteredModels): how to decode its
+        # results (class scores, a vector, a language model's tokens and text) and the nodes of its graphs
+        self.models = models if models is not None else NoModels()
 
     # --- the one block -----------------------------------------------------------------------------------
 
@@ -151,6 +151,7 @@ class ReadModel:
             step_limit=args["stepLimit"],
             deadline=args["deadline"],
             input_size=len(_bytes(args["input"])),
+            generation=self._generation(at, request_id, args),
             result=self._result(at, request_id, args["modelId"]),
             claims=claims,
             games=games,
@@ -207,6 +208,8 @@ class ReadModel:
             kind=result.kind if result else None,
             predicted=result.predicted if result else None,
             embedding=bool(result and result.embedding),
+            language_model=self.models.kind(args["modelId"]) == "language_model",
+            text=result.text if result else None,
             finalized_against_ours=_against_ours(alert),
         )
 
@@ -217,8 +220,21 @@ class ReadModel:
         final = finalized[0].args
         claims = at.events("ClaimSubmitted", claim_id=final["claimId"])
         graph_value = bool(claims) and self._is_graph_program(claims[0], request_id, at)
-        return decode_output(final["kind"], final["exitCode"], _bytes(final["output"]), self.embedding_models(model_id),
-                             graph_value)  # fmt: skip
+        kind = self.models.kind(model_id)
+        language_model = kind == "language_model" and graph_value
+        return decode_output(final["kind"], final["exitCode"], _bytes(final["output"]), kind == "embedding",
+                             graph_value, language_model=language_model,
+                             tokenizer=self.models.tokenizer(model_id) if language_model else None)  # fmt: skip
+
+    def _generation(self, at: At, request_id: int, args: dict):
+        """A language model's request: its prompt, and its answer once final (GenerationOut), else None."""
+        if self.models.kind(args["modelId"]) != "language_model":
+            return None
+        finalized = at.events("ResultFinalized", request_id=request_id)
+        output = None
+        if finalized and finalized[0].args["kind"] == ResultKind.OUTPUT and finalized[0].args["exitCode"] == 0:
+            output = _bytes(finalized[0].args["output"])
+        return generation_of(self.models, args["modelId"], _bytes(args["input"]), output)
 
     def _is_graph_program(self, claim_row: EventRow, request_id: int, at: At) -> bool:
         requested = at.events("InferenceRequested", request_id=request_id)
@@ -304,6 +320,7 @@ class ReadModel:
         transactions = self._transactions(at, events, [WorkKey.game(game_id)])
         moves = self._moves(events, claim.submitted_at)
         winner = {GameStatus.DEFENDER_WON: claim.claimant, GameStatus.CHALLENGER_WON: game.challenger}.get(game.status)
+        nodes = self._graph_of(at, claim.request_id) if claim.graph else None
         return DisputeOut(
             id=game_id,
             status=game.status.name.lower(),
@@ -324,8 +341,9 @@ class ReadModel:
             chain_time=now,
             game="two_phase" if claim.graph else "whole_run",
             phase=game.phase.name.lower(),
-            history=_rounds(events, parameters.arity, self._graph_of(at, claim.request_id) if claim.graph else None),
-            link=_link(events, self._graph_of(at, claim.request_id)),
+            generation=self._generation_of_request(at, claim.request_id),
+            history=_rounds(events, parameters.arity, nodes if claim.graph else None),
+            link=_link(events, nodes),
             moves=moves,
             least_left=LeastLeftOut(defender=_least(moves, "defender"), challenger=_least(moves, "challenger")),
             final_step=self._final_step(at, game_id, game, claim.request_id) if game.width == 1 else None,
@@ -417,9 +435,16 @@ class ReadModel:
                 trace = None  # shown without the instruction and the true post-state
         return _final_step(game, trace)
 
-    def _graph_of(self, at: At, request_id: int) -> Graph | None:
+    def _graph_of(self, at: At, request_id: int):
+        """The nodes of a two-phase request's graph (opml.graph.describe), when its model is known here."""
         requested = at.events("InferenceRequested", request_id=request_id)
-        return self.graphs(requested[0].args["modelId"]) if requested else None
+        if not requested:
+            return None
+        return self.models.nodes(requested[0].args["modelId"], _bytes(requested[0].args["input"]))
+
+    def _generation_of_request(self, at: At, request_id: int):
+        requested = at.events("InferenceRequested", request_id=request_id)
+        return self._generation(at, request_id, requested[0].args) if requested else None
 
 
 def _least(moves: list[MoveOut], side: str) -> int | None:
@@ -434,10 +459,11 @@ def _against_ours(alert: AlertRow | None) -> FinalizedAgainstOursOut | None:
                                    our_state_hash=alert.our_state_hash)  # fmt: skip
 
 
-def _rounds(events: list[EventRow], arity: int, graph: Graph | None = None) -> list[RoundOut]:
-    """The rounds of a game; of a two-phase game (`graph` given, or None when its model is not known here, and
-    `phase` "graph" until its Linked event), phase 1's first, each point named by the node it adds."""
-    two_phase = graph is not None or any(row.name == "Linked" for row in events)
+def _rounds(events: list[EventRow], arity: int, nodes=None) -> list[RoundOut]:
+    """The rounds of a game; of a two-phase game (`nodes` given: its graph's, opml.graph.describe; or None when its
+    model is not known here, and `phase` "graph" until its Linked event), phase 1's first, each point named by the
+    node it adds."""
+    two_phase = nodes is not None or any(row.name == "Linked" for row in events)
     phase = "graph" if two_phase else "run"
     rounds: list[RoundOut] = []
     pending: EventRow | None = None
@@ -445,23 +471,23 @@ def _rounds(events: list[EventRow], arity: int, graph: Graph | None = None) -> l
         if row.name == "Bisected":
             pending = row
         elif row.name == "SegmentSelected" and pending is not None:
-            rounds.append(_round(len(rounds) + 1, pending, row, arity, phase, graph))
+            rounds.append(_round(len(rounds) + 1, pending, row, arity, phase, nodes))
             pending = None
         elif row.name == "Linked":
             phase = "run"
     if pending is not None:
-        rounds.append(_round(len(rounds) + 1, pending, None, arity, phase, graph))
+        rounds.append(_round(len(rounds) + 1, pending, None, arity, phase, nodes))
     return rounds
 
 
 def _round(number: int, bisected: EventRow, selected: EventRow | None, arity: int, phase: str = "run",
-           graph: Graph | None = None) -> RoundOut:  # fmt: skip
+           nodes=None) -> RoundOut:  # fmt: skip
     lo, hi = bisected.args["lo"], bisected.args["hi"]
     points = interior_points(lo, hi, arity)
     return RoundOut(
         round=number,
         phase=phase,
-        nodes=[_node(graph, point - 1) for point in points] if phase == "graph" and graph is not None else None,
+        nodes=[_node(nodes, point - 1) for point in points] if phase == "graph" and nodes is not None else None,
         lo=lo,
         hi=hi,
         hashes=bisected.args["hashes"],
@@ -474,21 +500,27 @@ def _round(number: int, bisected: EventRow, selected: EventRow | None, arity: in
     )
 
 
-def _node(graph: Graph, index: int) -> NodeOut:
-    """Node `index` of a graph: its op's name and its output's shape."""
-    shapes = summarize(graph).layers
-    node = graph.nodes[index]
-    return NodeOut(index=index, op=node.op.name.lower(), shape=list(shapes[index].output_shape))
+def _node(nodes, index: int) -> NodeOut:
+    """Node `index` of a graph (opml.graph.describe): its op, its value's shape, and an LLM node's step and layer."""
+    info = nodes.node_info(index)
+    return NodeOut(index=index, op=info.op, shape=list(info.shape), role=info.role, step=info.step,
+                   layer=info.layer, chunk=info.chunk, tensor=info.tensor)  # fmt: skip
 
 
-def _link(events: list[EventRow], graph: Graph | None) -> LinkOut | None:
+def _link(events: list[EventRow], nodes) -> LinkOut | None:
     linked = [row for row in events if row.name == "Linked"]
     if not linked:
         return None
     row = linked[-1]
     header = NodeHeader.from_bytes(_bytes(row.args["header"]))
-    op = graph.nodes[header.node].op.name.lower() if graph is not None and header.node < len(graph.nodes) else None
-    return LinkOut(node=header.node, op=op, operand_slots=list(header.slots), node_count=header.node_count,
+    known = nodes is not None and header.node < nodes.node_count
+    node = _node(nodes, header.node) if known else None
+    operands = [OperandOut(slot=slot, node=_node(nodes, slot - 1) if known and 0 < slot <= nodes.node_count else None)
+                for slot in header.slots]  # fmt: skip
+    return LinkOut(node=header.node, op=node.op if node else None, shape=node.shape if node else None,
+                   role=node.role if node else None, step=node.step if node else None,
+                   layer=node.layer if node else None, tensor=node.tensor if node else None,
+                   operand_slots=list(header.slots), operands=operands, node_count=header.node_count,
                    start_state_hash=row.args["startStateHash"], final_state_hash=row.args["finalStateHash"],
                    steps=row.args["steps"], tx_hash=row.tx_hash)  # fmt: skip
 

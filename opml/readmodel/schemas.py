@@ -59,6 +59,31 @@ class OutputOut(Out):
         None, description="For embedding (text) models: the vector, e.g. the 384 floats of all-MiniLM-L6-v2"
     )
     norm: float | None = Field(None, description="For embedding models: the vector's L2 norm (1 when normalized)")
+    tokens: list[int] | None = Field(
+        None,
+        description="For language models: the generated token ids, up to and including the end-of-sequence token "
+        "(the output value: int32 [count])",
+    )
+    text: str | None = Field(
+        None, description="For language models whose vocabulary the packaged tokenizer speaks: those tokens as text"
+    )
+
+
+class GenerationOut(Out):
+    """A language model's request as people read it: the prompt it continues and, once final, its answer."""
+
+    prompt_tokens: list[int] = Field(description="The prompt's token ids, from the request's input")
+    prompt: str | None = Field(
+        description="The prompt as text (chat markers such as <|im_start|> included), when the packaged tokenizer "
+        "speaks the model's vocabulary"
+    )
+    max_new_tokens: int = Field(description="The most tokens the request asked for")
+    tokens: list[int] | None = Field(None, description="The final answer's token ids (null until final)")
+    text: str | None = Field(None, description="The final answer as text")
+    token_texts: list[str] | None = Field(None, description="Each of the answer's tokens as text, in order")
+    finished: bool | None = Field(
+        None, description="The answer ends with the end-of-sequence token (else it stopped at max_new_tokens)"
+    )
 
 
 class ClaimOut(Out):
@@ -111,6 +136,9 @@ class InferenceRequestOut(Out):
     step_limit: int
     deadline: int
     input_size: int
+    generation: GenerationOut | None = Field(
+        None, description="For a language model's request: the prompt, and once final the answer (tokens and text)"
+    )
     result: OutputOut | None
     claims: list[ClaimOut]
     games: list[GameOut]
@@ -132,11 +160,31 @@ class InferenceRequestPage(Out):
 
 
 class NodeOut(Out):
-    """A node of a graph, as a phase-1 round shows the value at a point: its index, op and output shape."""
+    """A node of a graph, as a phase-1 round shows the value at a point: its index, op and output shape; for a
+    language model's generation also the token step, layer and role it has (docs/llm-graph.md, "The nodes")."""
 
     index: int
-    op: str
-    shape: list[int]
+    op: str = Field(description="linear, conv2d, ...; for a language model: embed, rms_norm, matmul, rope, "
+                    "kv_append, attention, add, swiglu, argmax")  # fmt: skip
+    shape: list[int] = Field(description="Its value's shape (a language model's argmax: the most tokens it holds)")
+    role: str | None = Field(
+        None,
+        description="A language model's node: its role in its step (attn_norm, q, k, v, q_rope, ..., gate, "
+        "up, swiglu, down, ffn_residual, final_norm, head, argmax)",
+    )
+    step: int | None = Field(
+        None,
+        description="A language model's node: its generation step, i.e. which new token it helps choose "
+        "(0: the first, computed over the whole prompt)",
+    )
+    layer: int | None = Field(None, description="A language model's node: its transformer layer")
+    chunk: int | None = Field(None, description="An LM head node: its chunk of the vocabulary")
+    tensor: str | None = Field(None, description="The model tensor it uses, e.g. blk.3.ffn_gate")
+
+
+class OperandOut(Out):
+    slot: int = Field(description="The value slot: 0 is the request's input, k the output of node k-1")
+    node: NodeOut | None = Field(description="The node whose output it is (null for the input, or unknown here)")
 
 
 class RoundOut(Out):
@@ -163,7 +211,15 @@ class LinkOut(Out):
 
     node: int = Field(description="The node the game narrowed to")
     op: str | None = Field(description="Its op, when the model is known here")
+    shape: list[int] | None = Field(None, description="Its value's shape, when the model is known here")
+    role: str | None = Field(None, description="A language model's node: its role in its step (q, gate, head, ...)")
+    step: int | None = Field(None, description="A language model's node: the generation step (the new token) it is in")
+    layer: int | None = Field(None, description="A language model's node: its layer")
+    tensor: str | None = Field(None, description="The model tensor it uses")
     operand_slots: list[int] = Field(description="The values it reads (value 0 is the input)")
+    operands: list[OperandOut] = Field(
+        default_factory=list, description="Those values, each with the node that made it (when known here)"
+    )
     node_count: int
     start_state_hash: str = Field(description="The node run's start state, built by the registry")
     final_state_hash: str = Field(description="The defender's final state of that run")
@@ -250,6 +306,9 @@ class DisputeOut(Out):
         "then one node's VM run (docs/two-phase.md)",
     )
     phase: Literal["graph", "run"] = Field("run", description="What the game dissects now")
+    generation: GenerationOut | None = Field(
+        None, description="For a language model's request: the prompt, and once final the answer"
+    )
     history: list[RoundOut]
     link: LinkOut | None = Field(None, description="A two-phase game's link, once phase 1 reached one node")
     moves: list[MoveOut] = Field(description="Every move against its clock, in chain order")
@@ -290,6 +349,8 @@ class RequestBriefOut(Out):
     )
     predicted: int | None = Field(description="For classifiers: the final predicted class")
     embedding: bool = Field(False, description="The final result is an embedding model's vector, not a class")
+    language_model: bool = Field(False, description="A language model's request: a generation")
+    text: str | None = Field(None, description="For a language model: the final answer as text")
     finalized_against_ours: FinalizedAgainstOursOut | None = Field(None, description=AGAINST_OURS)
 
 

@@ -25,9 +25,10 @@ from opml.resources import seed_model_dir
 
 from .engine import Engine, Project, log
 
-# Short windows so the test waits seconds; the clock budget leaves room for a killed agent to come back.
-DEPLOY_OPTIONS = "--challenge-window 8 --clock-budget 90 --request-timeout 300"
-PARAMETERS = Parameters(challenge_window=8, clock_budget=90, request_timeout=300)
+# Short windows so the test waits seconds; the clock budget leaves room for a killed agent to come back. Node runs
+# of up to 2^31 steps: a short prompt's generation (its LM head chunks are 1.02e9 steps each).
+DEPLOY_OPTIONS = "--challenge-window 8 --clock-budget 90 --request-timeout 300 --max-step-limit 2147483648"
+PARAMETERS = Parameters(challenge_window=8, clock_budget=90, request_timeout=300, max_step_limit=1 << 31)
 LIE_FROM_STEP = 977_000  # the liar's states are made up from this step on
 SEVEN = (seed_model_dir() / "input_7.bin").read_bytes()
 SUBMITTER, CHALLENGER, LIAR = (Account.from_key(dev_key(index)).address for index in (1, 2, 3))
@@ -191,6 +192,35 @@ def test_an_honest_request_becomes_final_as_a_seven(stack):
     assert report["games"] == []
     events = [event for tx in report["transactions"] for event in tx["events"]]
     assert events == ["InferenceRequested", "ClaimCommitted", "ClaimSubmitted", "ResultFinalized"]
+
+
+def test_text_requests_for_both_text_models_become_final(stack):
+    """all-MiniLM-L6-v2's `text` and SmolLM2's `prompt`, tokenized by the submitter's image (they were refused with
+    422 before the images had the tokenizer: tests/test_compose_static.py), answered and final."""
+    from opml.models import minilm
+    from opml.models.llm.gguf_import import packaged_model_file
+    from opml.models.llm.graph import evaluate_generation, weights_of
+    from opml.models.llm.requests import text_input
+
+    bodies = {}
+    for name, model, body in [
+        ("minilm.onnx", minilm.export_onnx(), {"text": "A man is eating food."}),
+        ("smollm2.oplm", packaged_model_file(), {"prompt": "The capital of France is", "max_new_tokens": 4}),
+    ]:
+        upload = stack.http.post(f"{stack.url('converter')}/models", files={"file": (name, model)},
+                                 data={"register": "true"}, timeout=600)  # fmt: skip
+        assert upload.status_code in (200, 201), upload.text
+        response = stack.http.post(f"{stack.url('submitter')}/inference-requests",
+                                   json={"model": upload.json()["id"], **body}, timeout=120)  # fmt: skip
+        assert response.status_code == 202, response.text
+        bodies[name] = (response.json()["request_id"], model)
+    embedding = stack.wait_final(bodies["minilm.onnx"][0], timeout=600)
+    assert len(embedding["result"]["embedding"]) == 384 and abs(embedding["result"]["norm"] - 1) < 1e-5
+    request_id, model = bodies["smollm2.oplm"]
+    answer = stack.wait_final(request_id, timeout=600)
+    expected = evaluate_generation(model, text_input("The capital of France is", 4, weights_of(model).config))
+    assert answer["game"] == "two_phase" and answer["result"]["tokens"] == expected.tokens
+    assert answer["generation"]["prompt"] == "The capital of France is" and answer["result"]["text"]
 
 
 def assert_lie_lost(stack, request_id: int, game_id: int) -> dict:

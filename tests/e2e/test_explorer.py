@@ -4,7 +4,8 @@ dispute takes long enough to watch it being played.
 
 What a person would check: an honest request shows up and turns final on a page left open; a lying
 claim's game shows up, its rounds advance on the page while it is played, and the page ends on the
-outcome the JSON API reports; the pages read without JavaScript and at phone width, pass basic
+outcome the JSON API reports; a two-phase game (a graph model's) is drawn as its two phases, phase 1 over
+the values with each point named by its node, the link, and phase 2 down to one instruction; the pages read without JavaScript and at phone width, pass basic
 accessibility checks, render from an empty registry and with hundreds of games (paginated), and an
 unknown game is a 404 page. Screenshots go to test-artifacts/explorer/ for people to look at.
 """
@@ -299,6 +300,95 @@ def test_a_lying_claims_game_is_watched_round_by_round_to_the_challengers_win(ha
     expect(still.locator("#game-status")).to_contain_text(f"Challenger won after {dispute['rounds']} rounds")
     expect(still.locator("#dissection svg g.pic-row")).to_have_count(dispute["rounds"] + 1)
     expect(still.locator("[data-verdict]")).to_contain_text("the challenger was right")
+    still.context.close()
+
+
+@pytest.fixture(scope="module")
+def cnn_model(harness: Harness) -> str:
+    """A small CNN in the graph format, uploaded and registered: it plays the two-phase game by default."""
+    import torch
+    from torch import nn
+
+    from opml.models.convert import graph_from_module
+    from opml.models.formats import InputType
+
+    torch.manual_seed(5)
+    network = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                            nn.Linear(4 * 14 * 14, 10))  # fmt: skip
+    model = graph_from_module(network, (1, 28, 28), InputType.U8).to_bytes()
+    response = httpx.post(f"{harness.url('converter')}/models", files={"file": ("cnn.opmg", model)},
+                          data={"register": "true"}, timeout=120)  # fmt: skip
+    assert response.status_code in (200, 201), response.text
+    return response.json()["id"]
+
+
+GRAPH_LIED_NODE = 2  # the CNN's max pool: the liar flips one bit of its value
+
+
+def test_a_two_phase_game_is_watched_through_both_phases(harness: Harness, browser, page: Page, cnn_model: str):
+    """A lie about one node of a graph model: the page shows phase 1 over the values (each point named by its node),
+    the link (the node, its op, its operands and its run's steps), then phase 2 down to one instruction."""
+    liar = harness.stack.start_service("liar-graph", "submitter", {
+        "SUBMITTER_DEV_ACCOUNT": str(LIAR_ACCOUNT), "SUBMITTER_FAULT_LIE": "states",
+        "SUBMITTER_FAULT_LIE_FROM_STEP": str(GRAPH_LIED_NODE + 1),
+    })  # fmt: skip
+    try:
+        page.goto(f"{harness.url('challenger')}/ui")
+        request_id = harness.request(SEVEN[:-1] + b"\x02", model=cnn_model)
+        game_rows = page.locator(f'#games tr[data-request-id="{request_id}"]')
+        expect(game_rows.first).to_be_visible(timeout=60_000)
+        game_id = int(game_rows.first.get_attribute("data-game-id"))
+        page.goto(f"{harness.url('challenger')}/ui/disputes/{game_id}")
+        stay_marker(page)
+        phases_seen, shots = [], set()
+        deadline = time.monotonic() + 180
+        while page.locator("body[data-settled]").count() == 0 and time.monotonic() < deadline:
+            phase = page.locator("[data-phase]").first.get_attribute("data-phase")
+            if phase not in phases_seen:
+                phases_seen.append(phase)
+            pictures = page.locator("#dissection figure.picture").count()
+            if pictures not in shots and page.locator("#game-status").get_attribute("data-status") == "active":
+                shoot(page, f"two-phase-game-{'phase-1' if pictures == 1 else 'phase-2'}")
+                shots.add(pictures)
+            page.wait_for_timeout(200)
+        assert page.locator("body[data-settled]").count() == 1, "the game page never settled"
+        assert not_reloaded(page)
+    finally:
+        harness.stack.services.pop("liar-graph")
+        liar.stop()
+
+    dispute = harness.dispute(game_id)
+    assert dispute["status"] == "challenger_won" and dispute["game"] == "two_phase"
+    assert phases_seen[-1] == "run" and set(phases_seen) <= {"graph", "run"}
+    phase1 = [r for r in dispute["history"] if r["phase"] == "graph"]
+    phase2 = [r for r in dispute["history"] if r["phase"] == "run"]
+    link = dispute["link"]
+    assert link["node"] == GRAPH_LIED_NODE and link["op"] == "maxpool2d"
+    expect(page.locator("#dissection figure.picture")).to_have_count(2)
+    expect(page.locator('figure[data-phase="graph"] g.pic-row')).to_have_count(len(phase1) + 1)  # and the one node
+    expect(page.locator('figure[data-phase="graph"] g.pic-final')).to_contain_text(f"node {link['node']}")
+    expect(page.locator('figure[data-phase="node"] g.pic-row')).to_have_count(len(phase2) + 1)  # and the one step
+    expect(page.locator('figure[data-phase="node"] g.pic-final')).to_contain_text("One step")
+    expect(page.locator("#dissection svg [data-chosen]")).to_have_count(dispute["rounds"])
+    box = page.locator("#link")
+    expect(box).to_have_attribute("data-link-node", str(link["node"]))
+    expect(box).to_contain_text(f"node {link['node']}: maxpool2d")
+    expect(box).to_contain_text(f"{link['steps']:,} steps")
+    for operand in link["operands"]:
+        expect(box.locator(f'[data-operand-slot="{operand["slot"]}"]')).to_contain_text(operand["node"]["op"])
+    first = page.locator("#dissection details").first  # a phase-1 round: each point's value named by its node
+    first.locator("summary").click()
+    for index, node in enumerate(phase1[0]["nodes"]):
+        expect(first.locator("td.node-name").nth(index)).to_contain_text(f"node {node['index']}: {node['op']}")
+    expect(page.locator("#moves tr[data-move=link]")).to_have_count(1)
+    expect(page.locator("#moves tr[data-move=link] th")).to_have_text("node linked")
+    expect(page.locator("[data-verdict]")).to_contain_text("the challenger was right")
+    assert_accessible(page)
+    shoot(page, "two-phase-game-won")
+    assert_fits_phone(page, "two-phase-game-phone")
+    still = without_javascript(browser, page.url, "two-phase-game-without-javascript")
+    expect(still.locator("#dissection figure.picture")).to_have_count(2)
+    expect(still.locator("#link")).to_contain_text("maxpool2d")
     still.context.close()
 
 

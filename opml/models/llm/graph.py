@@ -108,6 +108,26 @@ MATRIX_OF = {  # a layer's products and the tensor each multiplies by
 }
 
 
+OP_OF_ROLE = {  # the op of opml/models/llm/ops.py each role computes
+    Role.EMBED: "embed",
+    Role.ATTN_NORM: "rms_norm",
+    Role.FFN_NORM: "rms_norm",
+    Role.FINAL_NORM: "rms_norm",
+    **dict.fromkeys(MATRIX_OF, "matmul"),
+    Role.HEAD: "matmul",
+    Role.Q_ROPE: "rope",
+    Role.K_ROPE: "rope",
+    Role.K_CACHE: "kv_append",
+    Role.V_CACHE: "kv_append",
+    Role.ATTENTION: "attention",
+    Role.ATTN_RESIDUAL: "add",
+    Role.FFN_RESIDUAL: "add",
+    Role.SWIGLU: "swiglu",
+    Role.ARGMAX: "argmax",
+}
+assert set(OP_OF_ROLE) == set(Role)
+
+
 class Finished:
     """The value of a finished step's node (after the end of the sequence): float32 [0]."""
 
@@ -292,6 +312,30 @@ class GenerationGraph:
             Role.DOWN: (at(Role.SWIGLU),),
             Role.FFN_RESIDUAL: (at(Role.ATTN_RESIDUAL), at(Role.DOWN)),
         }[role]
+
+    def node_info(self, index: int):
+        """Node `index` for people (opml.graph.describe): its op, value shape, role, step, layer and tensor."""
+        from ...graph.describe import NodeInfo
+
+        node = self.node(index)
+        shape = self.value_shape(index + 1)
+        dims = (shape.max_tokens,) if shape.tokens else (shape.rows, shape.cols)
+        tensor = None
+        if node.role in MATRIX_OF:
+            tensor = f"blk.{node.layer}.{MATRIX_OF[node.role]}"
+        elif node.role in (Role.ATTN_NORM, Role.FFN_NORM):
+            tensor = f"blk.{node.layer}.{'attn_norm' if node.role == Role.ATTN_NORM else 'ffn_norm'}"
+        elif node.role == Role.FINAL_NORM:
+            tensor = "output_norm"
+        elif node.role == Role.HEAD:
+            first, stop = self.head_range(node.chunk)
+            tensor = f"output[{first}:{stop}]"
+        elif node.role == Role.EMBED:
+            tensor = "token_embd"
+        in_layer = node.role in LAYER_ROLES
+        return NodeInfo(index=index, op=OP_OF_ROLE[node.role], shape=dims, role=node.role.name.lower(),
+                        step=node.step, layer=node.layer if in_layer else None,
+                        chunk=node.chunk if node.role == Role.HEAD else None, tensor=tensor)  # fmt: skip
 
     def value_shape(self, slot: int) -> ValueShape:
         """What value `slot` (1..n) holds: the shape of node slot - 1's value."""
@@ -497,9 +541,14 @@ def output_tokens(output: bytes) -> list[int]:
     return [int(i) for i in np.frombuffer(output, ">i4", offset=TOKENS_HEADER_BYTES)]
 
 
-def evaluate_generation(model: bytes | Weights, input: bytes, threads: int | None = None) -> GenerationRun:
+def evaluate_generation(
+    model: bytes | Weights, input: bytes, threads: int | None = None, replaced: dict[int, bytes] | None = None
+) -> GenerationRun:
     """Every value of the generation `input` asks of `model`, their roots (hashed on `threads` threads, all
-    cores by default) and the value tree. BadGeneration if the node program would refuse the input."""
+    cores by default) and the value tree. BadGeneration if the node program would refuse the input.
+
+    `replaced` puts other bytes in some slots, and every later node computes on them (a lying player's run whose
+    later values follow from its lie: a changed token changes the rest of the answer)."""
     weights = model if isinstance(model, Weights) else weights_of(model)
     request, graph = read_request(input, weights.config)
     arrays: list = [None]  # value 0 is read as the request
@@ -508,11 +557,27 @@ def evaluate_generation(model: bytes | Weights, input: bytes, threads: int | Non
         for index in range(graph.node_count):
             node = graph.node(index)
             value = compute_node(weights, graph, request, node, [arrays[slot] for slot in node.operands])
+            if replaced and index + 1 in replaced:
+                values.append(replaced[index + 1])
+                arrays.append(_as_array(graph, index + 1, replaced[index + 1]))
+                continue
             arrays.append(value)
             values.append(encode(value))
     del arrays
     roots = value_roots(values, threads)
     return GenerationRun(graph, request, values, roots, ValueTree(roots))
+
+
+def _as_array(graph: GenerationGraph, slot: int, data: bytes):
+    """A value's bytes as the next nodes compute on them, without the node program's checks (a made-up value)."""
+    if data == FINISHED_BYTES:
+        return FINISHED
+    _, rank = struct.unpack_from(">II", data)
+    dims = struct.unpack_from(f">{rank}I", data, VALUE_HEADER_BYTES)
+    offset = VALUE_HEADER_BYTES + 4 * rank
+    if graph.value_shape(slot).tokens:
+        return np.frombuffer(data, ">u4", offset=offset).astype(np.int32)
+    return np.frombuffer(data, ">f4", offset=offset).astype(np.float32).reshape(dims)
 
 
 def value_roots(values: list[bytes], threads: int | None = None) -> list[bytes]:

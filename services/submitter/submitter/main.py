@@ -13,7 +13,7 @@ from opml.agents.traces import LocalTraces
 from opml.agents.wiring import agent_address, build_parts, key_for, readiness_checks
 from opml.chain.client import TransactionManager
 from opml.readmodel import ReadModel, Receipts
-from opml.readmodel.decode import EmbeddingModels, ModelGraphs
+from opml.readmodel.decode import RegisteredModels
 from opml.service.app import create_app as create_service_app
 from opml.service.metrics import Metrics
 
@@ -25,12 +25,14 @@ DESCRIPTION = """
 Ask for an ML inference that is run in a deterministic MIPS VM and settled on-chain.
 
 `POST /inference-requests` checks the model and input (bytes; numbers for float32 models as `input_f32`;
-pixels for image models; or text for text models such as all-MiniLM-L6-v2, tokenized here) and a step
+pixels for image models; text for text models such as all-MiniLM-L6-v2, tokenized here; a `prompt` or chat
+`messages` for a language model such as SmolLM2-135M-Instruct, answered by a greedy generation) and a step
 limit that can cover the model's run, and sends the request on-chain; the
 submitter's agent (and any other submitter watching the chain) computes it, claims the
 result with a bond, defends it against every challenge and finalizes it. `GET
 /inference-requests/{id}` shows where it stands: claims, games, the result (decoded: the class of
-a classifier, the vector and norm of an embedding model) and every transaction with its gas.
+a classifier, the vector and norm of an embedding model, a language model's prompt and answer as tokens and
+text) and every transaction with its gas.
 """
 
 
@@ -63,12 +65,13 @@ def create_app(settings: SubmitterSettings | None = None) -> FastAPI:
             parts.deployment,
             default_step_limit=settings.default_step_limit,
             served_step_limit=settings.max_step_limit,
+            llm_default_new_tokens=settings.llm_default_new_tokens,
+            llm_max_new_tokens=settings.llm_max_new_tokens,
         )
         # the read side: the store, the registry and receipts; the agent's address is configuration
         address = agent_address(settings, parts.deployment.chain_id, settings.dev_account)
         app.state.reads = ReadModel(parts.store, parts.registry, Receipts(parts.registry.w3), address=address,
-                                    embedding_models=EmbeddingModels(parts.registry, parts.models),
-                                    graphs=ModelGraphs(parts.registry, parts.models))  # fmt: skip
+                                    models=RegisteredModels(parts.registry, parts.models))  # fmt: skip
         state.update(agent=agent, parts=parts)
         agent.start()
         try:

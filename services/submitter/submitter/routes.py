@@ -41,6 +41,9 @@ def create_request(body: InferenceRequestIn, request: Request) -> JSONResponse:
         body.text,
         input_f32=body.input_f32,
         allow_step_limit_below_run=body.allow_step_limit_below_run,
+        prompt=body.prompt,
+        messages=None if body.messages is None else [message.model_dump() for message in body.messages],
+        max_new_tokens=body.max_new_tokens,
     )
     url = f"/inference-requests/{sent.request_id}"
     accepted = InferenceRequestAccepted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,6 +23,18 @@ SEED_SEVEN = [0] * 784  # shape only; the real example is models/seed-mnist/inpu
 # Far more than any text model's tokens (a token is rarely under two characters): a bound on the work of
 # tokenizing a text only to refuse it.
 TEXT_MAX_CHARACTERS = 8_192
+# A language model's prompt: no context holds more tokens than this many characters could make (SmolLM2's is 8,192).
+PROMPT_MAX_CHARACTERS = 65_536
+MAX_MESSAGES = 256
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat, as the model's chat template reads it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(..., max_length=PROMPT_MAX_CHARACTERS)
 
 
 class InferenceRequestIn(BaseModel):
@@ -39,6 +51,12 @@ class InferenceRequestIn(BaseModel):
                 },
                 {"model": "2", "text": "A man is eating food."},
                 {"model": "3", "input_f32": [0.0, 0.5, 1.0, -0.25]},
+                {
+                    "model": "4",
+                    "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                    "max_new_tokens": 32,
+                },
+                {"model": "4", "prompt": "Once upon a time,", "max_new_tokens": 16},
             ]
         },
     )
@@ -47,7 +65,12 @@ class InferenceRequestIn(BaseModel):
         ..., max_length=66, description="The model's on-chain id, or its root M as 0x-hex", examples=["1"]
     )
     program: int | None = Field(
-        None, ge=1, lt=1 << 63, description="The on-chain program id (default: the inference program)"
+        None,
+        ge=1,
+        lt=1 << 63,
+        description="The on-chain program id. Default: the inference program for a seed-format model (the whole "
+        "run in the VM), the node program for a graph-format model and the LLM node program for a language model "
+        "(the two-phase game: computed natively, a dispute runs one node in the VM)",
     )
     input_base64: str | None = Field(
         None,
@@ -89,6 +112,37 @@ class InferenceRequestIn(BaseModel):
             "(16 for the exported all-MiniLM-L6-v2) is refused with 422, not cut."
         ),
         examples=["A man is eating food."],
+    )
+    prompt: str | None = Field(
+        None,
+        max_length=PROMPT_MAX_CHARACTERS,
+        description=(
+            "For language models (format oplm, e.g. SmolLM2-135M-Instruct): the text to continue, tokenized here as "
+            "is (no chat template). The request asks for a greedy generation of up to max_new_tokens tokens; the "
+            "input sent on-chain is big-endian u32 max_new_tokens, the prompt's length, then its token ids. A prompt "
+            "that with its new tokens exceeds the model's context, or whose node runs need more steps than the "
+            "chain allows, is refused with 422"
+        ),
+        examples=["Once upon a time,"],
+    )
+    messages: list[ChatMessage] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_MESSAGES,
+        description=(
+            "For language models: a chat, [{role: system|user|assistant, content}], rendered with the model's chat "
+            "template with the assistant's turn opened (SmolLM2's adds its default system message when none is "
+            "given); then as prompt"
+        ),
+    )
+    max_new_tokens: int | None = Field(
+        None,
+        ge=1,
+        strict=True,
+        description=(
+            "For language models: the most tokens to generate (the generation stops after the end-of-sequence "
+            "token). Default and maximum: the submitter's LLM_MAX_NEW_TOKENS (64)"
+        ),
     )
     fee: int | None = Field(
         None, ge=0, lt=1 << 128, strict=True, description="Wei paid to the claim that becomes final"

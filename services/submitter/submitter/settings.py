@@ -22,10 +22,14 @@ class SubmitterSettings(AgentSettings):
     # The least step limit a request without one gets (it gets more when its model's run needs more).
     default_step_limit: int = 100_000_000
     min_fee: int = 0  # policy: requests paying less are not served
+    # A language model's requests: max_new_tokens when none is given, and the most a request may ask for (a
+    # generation's claim is computed natively: about 5 s for 16 + 32 tokens here, growing with both).
+    llm_default_new_tokens: int = Field(64, ge=1)
+    llm_max_new_tokens: int = Field(64, ge=1)
     # Policy: requests allowing more steps are not served. The vm-worker's own cap (2^34, about a minute of
     # VM time): all-MiniLM-L6-v2 on 16 tokens is 1.63e10 steps.
     max_step_limit: int = 1 << 34
     # Deliberate faults, for demos and tests only.
-    fault_lie: Literal["none", "output", "states"] = "none"
+    fault_lie: Literal["none", "output", "states", "answer"] = "none"
     fault_lie_from_step: int = 1
     fault_silent_after_rounds: int | None = None

@@ -26,7 +26,7 @@ from opml.readmodel import ReadModel
 from opml.readmodel.schemas import GameBriefPage, RequestBriefPage
 
 from .formatting import FILTERS
-from .picture import dissection_picture
+from .picture import dissection_pictures
 
 HERE = Path(__file__).parent
 PREFIX = "/ui"
@@ -91,7 +91,7 @@ def game(request: Request, game_id: int) -> HTMLResponse:
         request,
         "game.html",
         report=report,
-        picture=dissection_picture(report),
+        pictures=dissection_pictures(report),
         chain_time=report.chain_time,
         # nothing left to change once the game is over and its bonds are indexed: the page stops fetching
         settled=report.status != "active" and bool(report.bonds),
