@@ -10,20 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opml.errors import BadInput, NotFound
-from opml.guest import INFERENCE, LARGE_OUTPUT, MALFORMED_OUTPUT, NODE, SPIN, GuestProgram, built
+from opml.guest import INFERENCE, LARGE_OUTPUT, LLM_GRAPH, MALFORMED_OUTPUT, NODE, SPIN, GuestProgram, built
 from opml.protocol.types import ProgramKind
 from opml.vm.elf import Program
 from opml.vm.execution import Execution
 
 # The default first; then programs that end with each result kind the inference program never has (a step
 # limit, a malformed output region, an output too large), so that every kind can be served through a worker;
-# then the node program, whose runs are node runs of the linked two-phase game (docs/two-phase.md).
+# then the node programs, whose runs are node runs of the linked two-phase game (docs/two-phase.md): graph models'
+# (the first node program: a node run that names no program), and language models' generations (docs/llm-graph.md).
 BUILTIN = (
     (INFERENCE, ProgramKind.WHOLE_RUN),
     (SPIN, ProgramKind.WHOLE_RUN),
     (MALFORMED_OUTPUT, ProgramKind.WHOLE_RUN),
     (LARGE_OUTPUT, ProgramKind.WHOLE_RUN),
     (NODE, ProgramKind.GRAPH_NODES),
+    (LLM_GRAPH, ProgramKind.GRAPH_NODES),
 )
 
 
