@@ -159,7 +159,8 @@ contract TwoPhaseGameTest is GraphFixture {
         NodeRuns.Trace memory run = traceOf(spec);
         bytes32 start = NodeRuns.hashAt(run, 0);
         bytes32 finalHash = VMState.hash(NodeRuns.finalState(run));
-        bytes memory header = abi.encodePacked(uint32(3), uint32(NODES), uint32(4), uint32(3), uint32(2), uint32(1), uint32(0));
+        bytes memory header =
+            abi.encodePacked(uint32(3), uint32(NODES), uint32(4), uint32(3), uint32(2), uint32(1), uint32(0));
         assertEq(keccak256(NodeRuns.header(spec)), keccak256(header), "the header: i, n, k, the slots");
 
         Proofs.LinkOpenings memory o = openingsOf(honestRoots(), FOUR_OPERANDS, inputsOf(FOUR_OPERANDS));
@@ -407,7 +408,11 @@ contract TwoPhaseGameTest is GraphFixture {
         address defender = claimantOf(gameId);
         vm.expectRevert(
             abi.encodeWithSelector(
-                Proofs.NodeRunNotFinal.selector, finalState.exited, finalState.exitCode, finalState.step, NODE_STEP_LIMIT
+                Proofs.NodeRunNotFinal.selector,
+                finalState.exited,
+                finalState.exitCode,
+                finalState.step,
+                NODE_STEP_LIMIT
             )
         );
         linkAs(defender, gameId, o, finalState, sib);
@@ -502,7 +507,7 @@ contract TwoPhaseGameTest is GraphFixture {
 
     /// @dev A link out of phase: in phase 1 before the game is one node wide; a second link; a link in phase 2
     ///      even at one step; a link in a whole-run game; a link of an ended game. In phase 1 at one node neither
-    ///      `resolve` nor `bisect` is a move.
+    ///      `resolve` nor `bisect` is a move; right after the link the challenger cannot select.
     function test_Attack_ALinkOrResolveOutOfPhaseReverts() public {
         uint64 node = 5;
         uint256 claimId = honestGraphClaim(CLAIMANT);
@@ -527,9 +532,13 @@ contract TwoPhaseGameTest is GraphFixture {
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
         registry.bisect(gameId, new bytes32[](0));
 
+        bytes32[] memory phase1Hashes = graphHashes(gameId); // the last bisection's hashes are no longer the game's
         linkAs(CLAIMANT, gameId, o, last, sib);
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.WrongPhase.selector, gameId));
         linkAs(CLAIMANT, gameId, o, last, sib); // a second link
+        vm.prank(LIAR);
+        vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.NotYourTurn.selector, gameId, LIAR));
+        registry.select(gameId, 0, phase1Hashes); // the defender bisects first in phase 2
 
         bytes32[] memory truth = hashesOf(run);
         uint256 choices = 12345;
@@ -564,7 +573,8 @@ contract TwoPhaseGameTest is GraphFixture {
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClockNotExpired.selector, gameId));
         registry.timeout(gameId); // the defender still has its last second
         vm.warp(g.lastMoveAt + g.defenderClock + 1);
-        (VMState.State memory madeUp, bytes32[4] memory sib) = fabricatedFinal(rootsWithLie(node, lie)[node + 1], 20, run);
+        (VMState.State memory madeUp, bytes32[4] memory sib) =
+            fabricatedFinal(rootsWithLie(node, lie)[node + 1], 20, run);
         Proofs.LinkOpenings memory o = openingsOf(rootsWithLie(node, lie), node, inputsOf(node));
         vm.expectRevert(abi.encodeWithSelector(InferenceRegistry.ClockExpired.selector, gameId));
         linkAs(LIAR, gameId, o, madeUp, sib);
@@ -826,7 +836,8 @@ contract TwoPhaseGameTest is GraphFixture {
         bool honestDefender;
         bool honestChallenger;
         bool concedes; // a defender that never moves (the liar letting its own sybil win)
-        uint8 linkMode; // a lying defender at the link: 0 silent, 1 a made-up final state, 2 a real run's from another start
+        // a lying defender at the link: 0 silent, 1 a made-up final state, 2 a real run's from another start state
+        uint8 linkMode;
         uint64 fabricatedSteps;
         uint64 divergence;
         uint32 ownTag; // link mode 2: the run's model and node count
@@ -839,6 +850,8 @@ contract TwoPhaseGameTest is GraphFixture {
     mapping(uint256 => bytes32[]) internal truthOf; // by game, from its link: the hashes of the true node run
     mapping(uint256 => bytes32[]) internal ownRunOf; // by game: the hashes of the run a liar linked (mode 2)
     mapping(uint256 => uint64) internal linkedNode;
+    uint8 internal pendingMode; // how the liar of the lie `_lie` made links, for its game's Player
+    uint32 internal pendingOwnTag;
 
     /// @dev A lie beside an honest claim: a wrong value at any node (random bytes, or what a run on another model
     ///      gives, with the later values kept or made up) or an intermediate value posed as the output. The honest
@@ -883,7 +896,8 @@ contract TwoPhaseGameTest is GraphFixture {
             received(CLAIMANT), FEE + CLAIM_BOND + (honestChallenged ? kept(CHALLENGE_BOND) : 0), "the honest claimant"
         );
         assertTrue(
-            received(LIAR) + received(LIAR_ALT) + CLAIM_BOND - kept(CLAIM_BOND) <= deposited[LIAR] + deposited[LIAR_ALT],
+            received(LIAR) + received(LIAR_ALT) + CLAIM_BOND - kept(CLAIM_BOND)
+                <= deposited[LIAR] + deposited[LIAR_ALT],
             "the lie costs at least its burned share"
         );
     }
@@ -902,7 +916,7 @@ contract TwoPhaseGameTest is GraphFixture {
         } else {
             uint64 node = uint64(bound(seed >> 8, 0, NODES - 1));
             bytes memory value = mode == 2
-                ? NodeRuns.valueOf(node, OTHER_TAG, honestValues()[inputsOf(node)[0]]) // a run on another model
+                ? NodeRuns.valueOf(node, OTHER_TAG, honestValues()[inputsOf(node)[0]])  // a run on another model
                 : _randomValue(seed >> 16);
             roots = rootsWithLie(node, value);
             assertTrue(roots[node + 1] != honestRoots()[node + 1], "a lie");
@@ -916,9 +930,6 @@ contract TwoPhaseGameTest is GraphFixture {
         pendingMode = mode;
         pendingOwnTag = ownTag;
     }
-
-    uint8 internal pendingMode;
-    uint32 internal pendingOwnTag;
 
     /// @dev 1 to 64 bytes of anything.
     function _randomValue(uint256 seed) internal pure returns (bytes memory value) {
@@ -978,7 +989,8 @@ contract TwoPhaseGameTest is GraphFixture {
             honest = p.honestDefender || p.honestChallenger; // anyone may resolve
         }
         if (honest) return 1;
-        if (defenderToMove && (p.concedes || (g.phase == InferenceRegistry.Phase.Graph && oneWide && p.linkMode == 0))) {
+        if (defenderToMove && (p.concedes || (g.phase == InferenceRegistry.Phase.Graph && oneWide && p.linkMode == 0)))
+        {
             return clock + 1;
         }
         return p.pace <= clock ? p.pace : clock + 1;
@@ -1000,7 +1012,8 @@ contract TwoPhaseGameTest is GraphFixture {
                 bisectGraph(p.gameId);
             } else {
                 bytes32[] memory hashes = graphHashes(p.gameId);
-                uint256 segment = p.honestChallenger ? honestGraphSegment(p.gameId, hashes) : _choose(p, hashes.length + 1);
+                uint256 segment =
+                    p.honestChallenger ? honestGraphSegment(p.gameId, hashes) : _choose(p, hashes.length + 1);
                 selectAs(p.gameId, segment, hashes);
             }
         } else if (defenderToMove && g.hi - g.lo == 1) {
@@ -1010,8 +1023,9 @@ contract TwoPhaseGameTest is GraphFixture {
             bisectRun(p.gameId, _defenderOf(p), truthOf[p.gameId]);
         } else {
             bytes32[] memory hashes = phase2Hashes(p.gameId, _defenderOf(p), truthOf[p.gameId]);
-            uint256 segment =
-                p.honestChallenger ? honestRunSegment(p.gameId, hashes, truthOf[p.gameId]) : _choose(p, hashes.length + 1);
+            uint256 segment = p.honestChallenger
+                ? honestRunSegment(p.gameId, hashes, truthOf[p.gameId])
+                : _choose(p, hashes.length + 1);
             selectAs(p.gameId, segment, hashes);
         }
     }

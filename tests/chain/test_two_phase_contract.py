@@ -182,7 +182,9 @@ def test_link_refuses_a_node_run_that_does_not_hold_the_disputed_value(proofs, s
     with pytest.raises(ContractLogicError):
         call(nodes_run, replace(proof, output=moved))
     with pytest.raises(ContractLogicError):
-        call(node_run_struct(program_root, program.entry, model, run, node, step_limit=execution.run().steps - 1), proof)
+        call(
+            node_run_struct(program_root, program.entry, model, run, node, step_limit=execution.run().steps - 1), proof
+        )
     other = Execution.node_run(
         program, model=model, input=input_, node=2, node_count=run.node_count, operands=run.operands(2)
     )

@@ -310,7 +310,12 @@ abstract contract GraphFixture is RegistryFixture {
             operandRoots[j] = ValueTrees.valueRoot(spec.operands[j]);
         }
         return proofs.nodeStartState(
-            nodeProgramRoot, NODE_ENTRY, ValueTrees.valueRoot(spec.input), modelRoot_, NodeRuns.header(spec), operandRoots
+            nodeProgramRoot,
+            NODE_ENTRY,
+            ValueTrees.valueRoot(spec.input),
+            modelRoot_,
+            NodeRuns.header(spec),
+            operandRoots
         );
     }
 

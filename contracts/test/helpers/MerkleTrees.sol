@@ -37,15 +37,15 @@ library MerkleTrees {
         uint256[] memory index = new uint256[](m.addrs.length);
         bytes32[] memory node = new bytes32[](m.addrs.length);
         for (uint256 i = 0; i < m.addrs.length; ++i) {
-            uint256 at = uint256(m.addrs[i]) >> 5;
-            if (at < first || at >= first + (1 << height)) continue;
+            uint256 leafIndex = uint256(m.addrs[i]) >> 5;
+            if (leafIndex < first || leafIndex >= first + (1 << height)) continue;
             // insertion sort by leaf index (SparseMemory keeps one entry per leaf)
             uint256 k = count++;
-            while (k > 0 && index[k - 1] > at - first) {
+            while (k > 0 && index[k - 1] > leafIndex - first) {
                 (index[k], node[k]) = (index[k - 1], node[k - 1]);
                 --k;
             }
-            (index[k], node[k]) = (at - first, m.leaves[i]);
+            (index[k], node[k]) = (leafIndex - first, m.leaves[i]);
         }
         for (uint256 i = 0; i < count; ++i) {
             if (index[i] == target) leaf = node[i];
@@ -80,7 +80,11 @@ library MerkleTrees {
         subtreeHash = count == 0 ? zero : node[0];
     }
 
-    function subtreeRoot(SparseMemory.Memory memory m, uint256 height, uint256 first) internal pure returns (bytes32 r) {
+    function subtreeRoot(SparseMemory.Memory memory m, uint256 height, uint256 first)
+        internal
+        pure
+        returns (bytes32 r)
+    {
         (r,,) = subtree(m, height, first, 0);
     }
 

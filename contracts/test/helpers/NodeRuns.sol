@@ -8,9 +8,9 @@ import {SparseMemory} from "./SparseMemory.sol";
 /// @title NodeRuns
 /// @notice Test helper: a tiny node program, a stand-in for guest/inference/node_main.c, and its runs in the
 ///         node-run layout of docs/two-phase.md ("The link"), built independently of Proofs.sol: the memory with
-///         SparseMemory and MerkleTrees (program, input, node header, model and operand regions), the trace by an interpreter
-///         of the six instructions the program uses. The tests check every step of a trace against MIPS.step,
-///         and the start state against the one the registry builds from roots.
+///         SparseMemory and MerkleTrees (program, input, node header, model and operand regions), the trace by an
+///         interpreter of the six instructions the program uses. The tests check every step of a trace against
+///         MIPS.step, and the start state against the one the registry builds from roots.
 ///
 ///         The program reads the node header (i, n) and the model region (a tag, then the graph's node count N),
 ///         exits with 30 (the node program's EXIT_WRONG_NODE_COUNT) unless n == N, and otherwise writes the
@@ -191,11 +191,7 @@ library NodeRuns {
     }
 
     /// @notice The run of the program from the start state of `spec`, to its exit.
-    function trace(Spec memory spec, SparseMemory.Memory memory programMemory)
-        internal
-        pure
-        returns (Trace memory t)
-    {
+    function trace(Spec memory spec, SparseMemory.Memory memory programMemory) internal pure returns (Trace memory t) {
         VMState.State[] memory states = new VMState.State[](MAX_STEPS + 1);
         t.dataAddress = new uint32[](MAX_STEPS + 1);
         t.memoryAt = new uint256[](MAX_STEPS + 1);
