@@ -211,7 +211,9 @@ def assert_lie_lost(stack, request_id: int) -> list[dict]:
         assert dispute["status"] == "challenger_won" and dispute["winner"] == dispute["challenger"]
         assert dispute["defender"] == LIAR
         assert dispute["lo"] == LIE_FROM_STEP - 1 and dispute["hi"] == LIE_FROM_STEP
-        assert len(dispute["history"]) == dispute["rounds"] and all(r["segment"] is not None for r in dispute["history"])
+        assert len(dispute["history"]) == dispute["rounds"] and all(
+            r["segment"] is not None for r in dispute["history"]
+        )
         assert dispute["final_step"]["step"] == LIE_FROM_STEP - 1
         to = {}
         for bond in dispute["bonds"]:
