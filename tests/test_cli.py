@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from opml.guest import built
 from opml.models.formats import Op, model_root, parse_model
 from opml.vm.elf import Program
@@ -100,6 +102,7 @@ def test_predict_reports_a_bad_model_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a minute: `make run`'s scenario end to end
 def test_the_main_job_shows_every_expected_outcome(tmp_path):
     """`make run` with OPML_DEMO_EXIT=1: the whole story on the embedded default, exit 0 only if all of it
     happened (on free ports here, so it runs beside anything else)."""

@@ -168,6 +168,11 @@ library InferenceLayout {
         return uint256(leaf) << (BITS_PER_BYTE * skipped) != 0;
     }
 
+    /// @notice Z[h] for h = 0..27, 32 bytes each (Z[h] at byte 32 h): for a loop that needs many of them, one copy.
+    function zeroHashes() internal pure returns (bytes memory) {
+        return ZERO_HASHES;
+    }
+
     /// @notice The root of 2^height zero leaves.
     function zeroRoot(uint256 height) internal pure returns (bytes32 node) {
         if (height <= MAX_ZERO_HEIGHT) return _word(ZERO_HASHES, height);

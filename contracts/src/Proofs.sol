@@ -142,21 +142,44 @@ contract Proofs {
 
     // --- phase-1 states -------------------------------------------------------------------------------
 
-    /// @notice The phase-1 state with `value` at `slot`, given the slot's siblings (bottom first).
-    function stateWith(bytes32 value, uint256 slot, bytes32[20] memory siblings) public pure returns (bytes32 node) {
-        node = value;
-        for (uint256 level = 0; level < VALUE_TREE_DEPTH; ++level) {
-            node = (slot >> level) & 1 == 0
-                ? InferenceLayout.hashPair(node, siblings[level])
-                : InferenceLayout.hashPair(siblings[level], node);
-        }
+    /// @notice The phase-1 state with `value` at `slot`, given the slot's siblings (bottom first). A sibling of 32
+    ///         zero bytes stands for the empty subtree of its height, Z[level] (as an empty slot is 32 zero bytes;
+    ///         an inner node of the tree is a hash, never zero), so a proof need not spend calldata on the empty
+    ///         part of the tree: the root is the same as with Z[level] given, so nothing more can be proven.
+    function stateWith(bytes32 value, uint256 slot, bytes32[20] memory siblings) public pure returns (bytes32) {
+        return _stateWith(value, slot, siblings, InferenceLayout.zeroHashes());
     }
 
     /// @notice S_0: the value tree holding only the input's root, at slot 0. A graph request's start state.
-    function inputState(bytes32 inputRoot) external pure returns (bytes32 node) {
-        node = inputRoot;
-        for (uint256 level = 0; level < VALUE_TREE_DEPTH; ++level) {
-            node = InferenceLayout.hashPair(node, InferenceLayout.zeroRoot(level));
+    function inputState(bytes32 inputRoot) external pure returns (bytes32) {
+        bytes32[20] memory empty; // every sibling an empty subtree
+        return _stateWith(inputRoot, 0, empty, InferenceLayout.zeroHashes());
+    }
+
+    /// @dev `stateWith`, given the table of zero hashes (InferenceLayout.zeroHashes(), read once per call).
+    function _stateWith(bytes32 value, uint256 slot, bytes32[20] memory siblings, bytes memory zeros)
+        private
+        pure
+        returns (bytes32 node)
+    {
+        assembly ("memory-safe") {
+            node := value
+            let table := add(zeros, 32)
+            for { let level := 0 } lt(level, VALUE_TREE_DEPTH) { level := add(level, 1) } {
+                let offset := shl(5, level)
+                let sibling := mload(add(siblings, offset))
+                if iszero(sibling) { sibling := mload(add(table, offset)) }
+                switch and(shr(level, slot), 1)
+                case 0 {
+                    mstore(0x00, node)
+                    mstore(0x20, sibling)
+                }
+                default {
+                    mstore(0x00, sibling)
+                    mstore(0x20, node)
+                }
+                node := keccak256(0x00, 0x40)
+            }
         }
     }
 
@@ -176,21 +199,24 @@ contract Proofs {
         bytes32[4] calldata outputRegionSiblings
     ) external pure returns (bytes32 startStateHash, bytes32 finalStateHash, uint64 steps, bytes memory header) {
         LinkOpenings memory proof = abi.decode(openings, (LinkOpenings));
+        bytes memory zeros = InferenceLayout.zeroHashes();
         uint256 count = proof.operandSlots.length;
         if (count > MAX_OPERANDS || proof.operands.length != count) revert BadOperandList(count, proof.operands.length);
         bytes32[] memory operandRoots = new bytes32[](count);
         for (uint256 j = 0; j < count; ++j) {
             uint256 slot = proof.operandSlots[j];
             if (slot > run.node) revert OperandNotEarlier(slot, run.node);
-            if (stateWith(proof.operands[j].value, slot, proof.operands[j].siblings) != run.agreed) {
+            if (_stateWith(proof.operands[j].value, slot, proof.operands[j].siblings, zeros) != run.agreed) {
                 revert NotInState(slot);
             }
             operandRoots[j] = proof.operands[j].value;
         }
-        if (stateWith(proof.input.value, 0, proof.input.siblings) != run.agreed) revert NotInState(0);
+        if (_stateWith(proof.input.value, 0, proof.input.siblings, zeros) != run.agreed) revert NotInState(0);
         uint256 outputSlot = run.node + 1;
-        if (stateWith(bytes32(0), outputSlot, proof.output.siblings) != run.agreed) revert NotInState(outputSlot);
-        if (stateWith(proof.output.value, outputSlot, proof.output.siblings) != run.disputed) {
+        if (_stateWith(bytes32(0), outputSlot, proof.output.siblings, zeros) != run.agreed) {
+            revert NotInState(outputSlot);
+        }
+        if (_stateWith(proof.output.value, outputSlot, proof.output.siblings, zeros) != run.disputed) {
             revert NotInState(outputSlot);
         }
 

@@ -395,11 +395,36 @@ def node_program_of(model: bytes) -> GuestProgram:
 
 def native_run(model: bytes, input: bytes):
     """The honest run of a two-phase request (an `opml.graph.run.ValueRun`), by the model's format: an OPLM
-    model's generation (opml.models.llm.graph), a graph-format model's run (opml.graph.native)."""
+    model's generation (opml.models.llm.graph), a graph-format model's run (opml.graph.native). The parsed model
+    is kept: parsing a large one (MiniLM's 91 MB) costs as much as running it."""
     from ..graph.native import evaluate
     from ..models.llm.graph import evaluate_generation, is_llm_model
 
-    return evaluate_generation(model, input) if is_llm_model(model) else evaluate(model, input)
+    parsed = _parsed(model, is_llm_model(model))
+    return evaluate_generation(parsed, input) if is_llm_model(model) else evaluate(parsed, input)
+
+
+_PARSED: OrderedDict[int, tuple[bytes, object]] = OrderedDict()
+_PARSED_KEPT = 4
+_parsing = threading.Lock()
+
+
+def _parsed(model: bytes, llm: bool):
+    """The model parsed (a Graph, or an LLM's Weights), kept for the last few model files (by identity: the
+    agents hold one copy of each file)."""
+    from ..models.formats import parse_model
+    from ..models.llm.graph import weights_of
+
+    with _parsing:
+        kept = _PARSED.get(id(model))
+        if kept is not None and kept[0] is model:
+            _PARSED.move_to_end(id(model))
+            return kept[1]
+        parsed = weights_of(model) if llm else parse_model(model)
+        _PARSED[id(model)] = (model, parsed)
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
+        return parsed
 
 
 def local_node_runs(program: Program, model: bytes, request: RequestView):

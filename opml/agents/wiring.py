@@ -73,11 +73,12 @@ def build_parts(settings: AgentSettings, dev_account: int) -> AgentParts:
     tx = TransactionManager(w3, key_for(settings, chain_id, dev_account), store.journal())
     converter = ServiceClient("converter", settings.converter_url) if settings.converter_url else None
     worker = ServiceClient("vm-worker", settings.vm_worker_url, timeout=300) if settings.vm_worker_url else None
+    models = FetchedModels(converter)  # one copy of each model file, for the traces and the API alike
     traces: TraceSource
     if worker is not None:
-        traces = WorkerTraces(worker, FetchedModels(converter))
+        traces = WorkerTraces(worker, models)
     else:
-        traces = LocalTraces(FetchedModels(converter))
+        traces = LocalTraces(models)
     config = AgentConfig(
         poll_interval=settings.poll_interval,
         confirmations=settings.confirmations,
@@ -86,7 +87,7 @@ def build_parts(settings: AgentSettings, dev_account: int) -> AgentParts:
         withdraw_interval=settings.withdraw_interval,
     )
     registry = Registry(w3, deployment.registry)
-    return AgentParts(registry, tx, store, traces, deployment, config, converter, worker, FetchedModels(converter))
+    return AgentParts(registry, tx, store, traces, deployment, config, converter, worker, models)
 
 
 def readiness_checks(running: dict) -> list[Check]:

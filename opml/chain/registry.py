@@ -21,7 +21,7 @@ from web3.contract import Contract
 from ..errors import BadInput, NotFound
 from ..protocol import dissection
 from ..protocol.claims import Claim as ClaimArguments
-from ..protocol.claims import GraphClaim, LinkProof, StepProof
+from ..protocol.claims import GraphClaim, LinkProof, StepProof, compact_siblings
 from ..protocol.parameters import Parameters
 from ..protocol.types import (
     Claim,
@@ -267,9 +267,9 @@ class Registry:
         if isinstance(claim, GraphClaim):
             if claim.kind == ResultKind.OUTPUT_TOO_LARGE:
                 return self.contract.functions.finalizeGraphTooLarge(
-                    claim_id, claim.first_leaf.as_struct(), list(claim.siblings)
+                    claim_id, claim.first_leaf.as_struct(), compact_siblings(claim.siblings)
                 )
-            return self.contract.functions.finalizeGraph(claim_id, claim.output, list(claim.siblings))
+            return self.contract.functions.finalizeGraph(claim_id, claim.output, compact_siblings(claim.siblings))
         if claim.proof is not None:
             return self.contract.functions.finalizeMalformed(claim_id, claim.state_data, claim.proof.as_struct())
         return self.contract.functions.finalize(claim_id, claim.state_data, claim.output, list(claim.siblings))

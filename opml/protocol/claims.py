@@ -126,6 +126,15 @@ class StepProof:
     proof: bytes
 
 
+def compact_siblings(siblings) -> list[bytes]:
+    """Value-tree siblings as the registry reads them: an empty subtree (the zero hash of its height) sent as 32
+    zero bytes, which Proofs.stateWith takes for it (no inner node is zero), so a proof in a sparse tree costs
+    little calldata. The same root either way."""
+    from ..vm.merkle import ZERO_HASHES
+
+    return [bytes(32) if sibling == ZERO_HASHES[level] else sibling for level, sibling in enumerate(siblings)]
+
+
 @dataclass(frozen=True)
 class Opening:
     """A value's root at a slot of a phase-1 state, with the slot's siblings (bottom first): Proofs.Opening."""
@@ -134,7 +143,7 @@ class Opening:
     siblings: tuple[bytes, ...]
 
     def as_struct(self) -> tuple:
-        return (self.value, list(self.siblings))
+        return (self.value, compact_siblings(self.siblings))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def chain(anvil, timing):
     return w3, deployment, Registry(w3, deployment.registry)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])  # PostgreSQL: make test-slow
 def database(request, tmp_path):
     """Where the agents keep their memory: a SQLite file, or a database on a real PostgreSQL server."""
     if request.param == "sqlite":

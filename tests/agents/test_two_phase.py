@@ -39,6 +39,8 @@ def cnn_model() -> tuple[bytes, bytes]:
 
 
 MODELS = {"seed_mlp": lambda: (SEED_MODEL, SEVEN), "cnn": cnn_model}
+# the CNN goes through the services in make test (tests/e2e/test_two_phase_e2e.py); here in make test-slow
+NAMES = ["seed_mlp", pytest.param("cnn", marks=pytest.mark.slow)]
 
 
 @pytest.fixture()
@@ -63,7 +65,7 @@ def graph_request(chain, model: bytes, input: bytes) -> tuple[int, int]:
     return registry.count("request"), model_id
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NAMES)
 def test_an_honest_graph_request_is_computed_natively_and_becomes_final(chain, database, name):
     _, _, registry = chain
     model, input = MODELS[name]()
@@ -80,7 +82,7 @@ def test_an_honest_graph_request_is_computed_natively_and_becomes_final(chain, d
     assert registry.result(request_id).output_hash == registry.w3.keccak(run.output)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", NAMES)
 def test_a_lie_in_one_node_is_disputed_to_that_node_linked_and_lost_at_one_instruction(chain, database, name):
     _, _, registry = chain
     model, input = MODELS[name]()

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from opml.chain.anvil import advance_time
 from opml.resources import seed_model_dir
 
@@ -22,6 +24,7 @@ def as_json(*args, cwd) -> dict:
     return json.loads(opml(*args, "--json", cwd=cwd).stdout)
 
 
+@pytest.mark.slow  # one process per command: about 50 s
 def test_the_tutorial_flow(anvil, w3, tmp_path):
     rpc = ["--rpc", anvil.url]
     opml("deploy", *rpc, "-o", "deployment.json", "--challenge-window", "600", "--clock-budget", "3600", cwd=tmp_path)

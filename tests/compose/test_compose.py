@@ -92,9 +92,15 @@ class Stack:
         return wait_for(lambda: (r := self.report(request_id)).get("status") == "final" and r, timeout,
                         f"request {request_id} final")  # fmt: skip
 
-    def first_game(self, request_id: int, timeout: float = 180) -> int:
-        return wait_for(lambda: (games := self.report(request_id).get("games")) and games[0]["id"], timeout,
-                        f"a game on request {request_id}")  # fmt: skip
+    def games(self, request_id: int, count: int, timeout: float = 180) -> list[dict]:
+        return wait_for(lambda: len(games := self.report(request_id).get("games", [])) >= count and games, timeout,
+                        f"{count} games on request {request_id}")  # fmt: skip
+
+    def game_of(self, request_id: int, challenger: str, timeout: float = 180) -> int:
+        """The game the given account opened on the request."""
+        return wait_for(lambda: next((game["id"] for game in self.report(request_id).get("games", [])
+                                      if game["challenger"] == challenger), None), timeout,
+                        f"{challenger}'s game on request {request_id}")  # fmt: skip
 
     def wait_round(self, game_id: int, round_: int, timeout: float = 180) -> dict:
         return wait_for(lambda: (d := self.dispute(game_id)).get("rounds", -1) >= round_ and d, timeout,
@@ -223,29 +229,38 @@ def test_text_requests_for_both_text_models_become_final(stack):
     assert answer["generation"]["prompt"] == "The capital of France is" and answer["result"]["text"]
 
 
-def assert_lie_lost(stack, request_id: int, game_id: int) -> dict:
-    """The liar's claim was disputed and lost down to the step the lie starts at; its bond went to the
-    challenger (its bond back and a refund per move; the rest is burned); the honest claim is final as a 7."""
-    dispute = stack.wait_game_over(game_id)
-    assert dispute["status"] == "challenger_won" and dispute["winner"] == CHALLENGER
-    assert dispute["defender"] == LIAR and dispute["challenger"] == CHALLENGER
-    assert dispute["lo"] == LIE_FROM_STEP - 1 and dispute["hi"] == LIE_FROM_STEP
-    assert len(dispute["history"]) == dispute["rounds"] and all(r["segment"] is not None for r in dispute["history"])
-    assert dispute["final_step"]["step"] == LIE_FROM_STEP - 1
-    to = {}
-    for bond in dispute["bonds"]:
-        to[bond["account"]] = to.get(bond["account"], 0) + bond["amount"]
-    refund = to[CHALLENGER] - PARAMETERS.challenge_bond  # its bond back and its moves refunded:
-    moves = (dispute["rounds"] + 1, dispute["rounds"] + 2)  # challenge, selects, and the final step if it sent it
-    assert refund in [count * PARAMETERS.move_refund for count in moves]
-    assert refund <= kept_share(PARAMETERS, PARAMETERS.claim_bond)
-    assert to["burned"] == PARAMETERS.claim_bond - refund
-    assert LIAR not in to
+def assert_lie_lost(stack, request_id: int) -> list[dict]:
+    """The liar's claim was disputed by both honest agents (the challenger, and the submitter, which defends the
+    result of a request it serves) and lost both games down to the step the lie starts at; each winner got its bond
+    back and a refund per move of its own, the rest of the lie's bond was burned; the honest claim is final as a 7."""
+    games = stack.games(request_id, count=2)
+    assert {game["challenger"] for game in games} == {SUBMITTER, CHALLENGER}
+    refunds, burned = 0, 0
+    disputes = [stack.wait_game_over(game["id"]) for game in games]
+    for dispute in disputes:
+        assert dispute["status"] == "challenger_won" and dispute["winner"] == dispute["challenger"]
+        assert dispute["defender"] == LIAR
+        assert dispute["lo"] == LIE_FROM_STEP - 1 and dispute["hi"] == LIE_FROM_STEP
+        assert len(dispute["history"]) == dispute["rounds"] and all(
+            r["segment"] is not None for r in dispute["history"]
+        )
+        assert dispute["final_step"]["step"] == LIE_FROM_STEP - 1
+        to = {}
+        for bond in dispute["bonds"]:
+            to[bond["account"]] = to.get(bond["account"], 0) + bond["amount"]
+        assert LIAR not in to
+        refund = to[dispute["challenger"]] - PARAMETERS.challenge_bond  # its bond back and its own moves refunded:
+        moves = (dispute["rounds"] + 1, dispute["rounds"] + 2)  # challenge, selects, and the final step if it sent it
+        assert refund in [count * PARAMETERS.move_refund for count in moves]
+        refunds += refund
+        burned += to.get("burned", 0)  # burned when the claim's last game ends
+    assert refunds <= kept_share(PARAMETERS, PARAMETERS.claim_bond)
+    assert burned == PARAMETERS.claim_bond - refunds
     report = stack.wait_final(request_id)
     assert report["result"]["predicted"] == 7
     claims = {claim["claimant"]: claim["status"] for claim in report["claims"]}
     assert claims == {SUBMITTER: "finalized", LIAR: "rejected"}
-    return dispute
+    return disputes
 
 
 def test_with_the_fault_override_a_lie_is_disputed_and_loses(stack):
@@ -253,13 +268,12 @@ def test_with_the_fault_override_a_lie_is_disputed_and_loses(stack):
     stack.project.compose("up", "-d", "liar")
     stack.project.wait_ready(timeout=180, services=["liar"])
     request_id = stack.request()
-    game_id = stack.first_game(request_id)
-    assert_lie_lost(stack, request_id, game_id)
+    assert_lie_lost(stack, request_id)
 
 
 def test_the_challenger_killed_mid_game_and_started_again_still_wins(stack):
     request_id = stack.request()
-    game_id = stack.first_game(request_id)
+    game_id = stack.game_of(request_id, CHALLENGER)
     rounds = stack.wait_round(game_id, 2)["rounds"]
     challenger = stack.project.container("challenger")
     challenger.kill(signal="SIGKILL")
@@ -269,7 +283,7 @@ def test_the_challenger_killed_mid_game_and_started_again_still_wins(stack):
     time.sleep(2)
     challenger.start()
     stack.project.wait_ready(timeout=120, services=["challenger"])
-    assert_lie_lost(stack, request_id, game_id)
+    assert_lie_lost(stack, request_id)
 
 
 def test_postgres_restarted_mid_run_loses_nothing(stack):
@@ -277,19 +291,19 @@ def test_postgres_restarted_mid_run_loses_nothing(stack):
     disputes_before = stack.disputes()
     assert all(report.get("status") == "final" for report in before.values())
     request_id = stack.request()
-    game_id = stack.first_game(request_id)
+    game_id = stack.game_of(request_id, CHALLENGER)
     rounds = stack.wait_round(game_id, 1)["rounds"]
     postgres = stack.project.container("postgres")
     postgres.restart(timeout=10)
     log(f"postgres restarted after round {rounds} of game {game_id}")
     stack.project.wait_ready(timeout=120, services=["postgres"])
-    assert_lie_lost(stack, request_id, game_id)
+    assert_lie_lost(stack, request_id)
     for earlier, report in before.items():  # what was recorded before the restart is all still there
         again = stack.report(earlier)
         for key in ("status", "result", "claims", "games", "transactions"):
             assert again[key] == report[key], (earlier, key)
     disputes_after = stack.disputes()
-    assert disputes_after["total"] == disputes_before["total"] + 1
+    assert disputes_after["total"] == disputes_before["total"] + 2
     old = {item["id"]: item for item in disputes_before["items"]}
     for item in disputes_after["items"]:
         if item["id"] in old:
@@ -304,12 +318,12 @@ def test_a_vm_worker_replica_killed_while_the_others_serve(stack):
     ports = sorted(int(worker.ports["8002/tcp"][0]["HostPort"]) for worker in workers)
     assert len(set(ports)) == 3
     request_id = stack.request()
-    game_id = stack.first_game(request_id)
+    game_id = stack.game_of(request_id, CHALLENGER)
     rounds = stack.wait_round(game_id, 1)["rounds"]
     victim = min(workers, key=lambda worker: worker.attrs["Created"])  # the one the agents have used since the start
     victim.kill(signal="SIGKILL")
     log(f"vm-worker {victim.name} killed after round {rounds} of game {game_id}")
-    assert_lie_lost(stack, request_id, game_id)
+    assert_lie_lost(stack, request_id)
     serving = [worker for worker in stack.project.containers("vm-worker") if worker.status == "running"]
     assert len(serving) == 2
     urls = [f"http://127.0.0.1:{worker.ports['8002/tcp'][0]['HostPort']}" for worker in serving]

@@ -7,6 +7,7 @@ from .conftest import E2E_BASE, started_stack
 from .test_scenarios import claims_by, running
 
 SUBMITTER, CHALLENGER = 1, 2
+pytestmark = pytest.mark.slow  # the seed's node: make test-slow (CI)
 
 
 @pytest.fixture(scope="module")

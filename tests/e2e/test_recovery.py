@@ -89,7 +89,7 @@ def assert_no_move_sent_twice(harness, name):
             assert listed["status"] == "reverted" and listed["events"] == [] and listed["gas_used"] > 0
 
 
-@pytest.mark.parametrize("kill_at_round", [0, 2, 4])
+@pytest.mark.parametrize("kill_at_round", [pytest.param(0, marks=pytest.mark.slow), 2, pytest.param(4, marks=pytest.mark.slow)])
 def test_a_challenger_killed_mid_game_restarts_and_wins(proxied, kill_at_round):
     harness, _ = proxied
     start(harness, *LIAR)
@@ -113,6 +113,7 @@ def test_a_challenger_killed_mid_game_restarts_and_wins(proxied, kill_at_round):
     assert_no_move_sent_twice(harness, "challenger")
 
 
+@pytest.mark.slow
 def test_a_submitter_killed_mid_game_restarts_and_wins(proxied):
     harness, _ = proxied
     start(harness, *DISPUTER)

@@ -21,7 +21,10 @@ from opml.vm.execution import Execution
 from .conftest import CHALLENGE_BOND, CLAIM_BOND, E2E_BASE, SEVEN, running, wait_for
 
 # The whole module runs twice: the services' databases in SQLite files, then on a real PostgreSQL server.
-pytestmark = pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True, scope="module")
+# The whole module runs on SQLite in `make test`, and again on PostgreSQL in `make test-slow` (CI runs both).
+pytestmark = pytest.mark.parametrize(
+    "harness", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True, scope="module"
+)
 
 SUBMITTER, CHALLENGER, REQUESTER = 1, 2, 5
 MOVE_REFUND = E2E_BASE.move_refund

@@ -38,8 +38,8 @@ from opml.models.formats import (
     param_of_float,
 )
 from opml.models.reference import run as reference_run
-from opml.vm import layout as L
 from opml.models.training import SmallCNN, with_softmax
+from opml.vm import layout as L
 
 from ..models.test_errors import mutations
 from .conftest import run_node_in_vm, vm_equals_native

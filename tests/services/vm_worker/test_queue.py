@@ -187,6 +187,7 @@ def test_a_replica_that_joins_later_loads_the_saved_run_instead_of_running_it(tm
         assert metric(later, "vm_worker_runs_loaded_total") == 1
 
 
+@pytest.mark.slow  # a dead worker is declared after 30 s
 def test_a_run_whose_replica_is_killed_is_taken_over_by_another(tmp_path, queue_url, spin_root):
     """SIGKILL mid-run: no goodbye to the queue. The dead worker's heartbeat stops, a live replica gives
     its job back and runs it to the end."""
