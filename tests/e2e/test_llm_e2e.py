@@ -52,7 +52,7 @@ def harness(tmp_path_factory, timing):
     weights' first dequantization, 1.5 s); clocks for a node run per side and both phases' rounds."""
     base = Parameters(max_step_limit=1 << 31, request_timeout=900)
     parameters = timing.sized(base, steps=1 << 31, window_floor=20, clock_floor=120)
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("llm"), parameters=parameters, echo=True,
+    config = StackConfig.ephemeral(tmp_path_factory.mktemp("llm"), parameters=parameters, echo=False,
                                    poll_interval=0.1)  # fmt: skip
     started = time.monotonic()
     with Stack(config) as stack:
