@@ -16,10 +16,10 @@ up to 2^34 steps, a challenge window of about 2.5 minutes, so the MNIST claims w
 after the MNIST scenario:
 
 4. exports the packaged all-MiniLM-L6-v2 to ONNX and uploads it (converted and registered);
-5. replaces the liar by one whose states are made up from step 12,000,000,000 of the 1.63e10-step
-   run, sends a sentence as `text` to POST /inference-requests, and watches the challenger dispute
-   the lie through 9 rounds to that step and win, and the honest embedding become final, checked
-   bit for bit against the reference executor.
+5. replaces the liar by one that flips a bit of node 140's value (of 186), sends a sentence as `text`
+   to POST /inference-requests, and watches the challenger dispute the lie through both phases of the
+   two-phase game (the nodes down to node 140, its link, its run in the VM down to one instruction)
+   and win, and the honest embedding become final, checked bit for bit against the native run.
 
 With OPML_DEMO_LLM=1 the deployment is sized for a language model's generations too (node runs of up to 2^33
 steps, a 62 s challenge window: opml.protocol.parameters.sized_for_llm), and after the MNIST scenario (and
@@ -59,7 +59,7 @@ from .stack import Stack, StackConfig
 DATA_DIR = Path(os.environ.get("OPML_DEMO_DATA", "var/demo"))
 MINILM = os.environ.get("OPML_DEMO_MINILM") == "1"
 MINILM_SENTENCE = "A man is eating food."
-MINILM_LIE_FROM_STEP = 12_000_000_000  # about three quarters into the run, deep in the transformer's layers
+MINILM_LIED_NODE = 140  # of 186: three quarters into the graph, deep in the transformer's layers
 LLM = os.environ.get("OPML_DEMO_LLM") == "1"
 LLM_QUESTION = "What is the capital of France?"
 LLM_NEW_TOKENS = 16
@@ -127,7 +127,7 @@ def main() -> None:
     if DATA_DIR.exists():
         shutil.rmtree(DATA_DIR)
     seed = resources.seed_model_dir()
-    # A run of 1.6e10 steps needs a deployment that allows it, with a window and clocks that cover it.
+    # MiniLM's node runs (up to 8.7e8 steps) need a larger step limit than the default's 2^30.
     parameters = sized_for(MINILM_STEP_LIMIT) if MINILM else Parameters()
     if LLM:  # a language model's node runs and native claims (both flags: the larger of each)
         parameters = sized_for_llm(max(parameters.max_step_limit, sized_for_llm().max_step_limit), parameters)
@@ -160,7 +160,7 @@ def main() -> None:
             print(f"    {'the dispute':<11} {stack.url('challenger')}/ui/disputes/{game_id}  (the dissection, drawn)")
         if minilm_game_id is not None:
             print(
-                f"    {'MiniLM':<11} {stack.url('challenger')}/ui/disputes/{minilm_game_id}  (the lie in 1.6e10 steps)"
+                f"    {'MiniLM':<11} {stack.url('challenger')}/ui/disputes/{minilm_game_id}  (both phases of the lie)"
             )
         if llm_game_id is not None:
             print(f"    {'SmolLM2':<11} {stack.url('challenger')}/ui/disputes/{llm_game_id}  (both phases of the lie)")
@@ -246,9 +246,8 @@ def scenario(stack: Stack, seed: Path, narrator: Narrator) -> int | None:
 def minilm_scenario(stack: Stack, narrator: Narrator) -> int | None:
     """all-MiniLM-L6-v2: a sentence as text, an honest embedding made final, a deep lie disputed; returns the
     id of the dispute game it watched (None if there was none)."""
+    from .graph.native import evaluate
     from .models import minilm
-    from .models.formats import Prediction, parse_model
-    from .models.reference import run
 
     converter, submitter = stack.url("converter"), stack.url("submitter")
     print()
@@ -260,12 +259,12 @@ def minilm_scenario(stack: Stack, narrator: Narrator) -> int | None:
                  f"{len(upload['summary']['layers'])} ops), registered on-chain as model "
                  f"{upload['onchain_model_id']}")  # fmt: skip
 
-    # The MNIST liar would lie about this run from a step near its start; this one lies from deep inside it.
+    # The MNIST liar would lie about this request too; this one flips a bit of one node's value deep inside it.
     if "liar" in stack.services:
         stack.services.pop("liar").stop()
-    narrator.say(f"starting a lying submitter whose states are made up from step {MINILM_LIE_FROM_STEP:,}")
+    narrator.say(f"starting a lying submitter that flips one bit of node {MINILM_LIED_NODE}'s value")
     stack.start_service("minilm-liar", "submitter", {"SUBMITTER_FAULT_LIE": "states", "SUBMITTER_DEV_ACCOUNT": "3",
-                        "SUBMITTER_FAULT_LIE_FROM_STEP": str(MINILM_LIE_FROM_STEP)})  # fmt: skip
+                        "SUBMITTER_FAULT_LIE_FROM_STEP": str(MINILM_LIED_NODE + 1)})  # fmt: skip
     response = httpx.post(f"{submitter}/inference-requests", json={"model": upload["id"], "text": MINILM_SENTENCE},
                           timeout=120)  # fmt: skip
     if response.status_code != 202:
@@ -274,37 +273,37 @@ def minilm_scenario(stack: Stack, narrator: Narrator) -> int | None:
     request_id = response.json()["request_id"]
     requested = time.monotonic()
     narrator.say(f"POST /inference-requests {{'text': {MINILM_SENTENCE!r}}}: request {request_id} "
-                 f"({response.json()['gas_used']:,} gas); the VM runs it once on the vm-worker for the submitter "
-                 "and the challenger, the liar runs it in-process (about a minute each)")  # fmt: skip
+                 f"({response.json()['gas_used']:,} gas); a graph model plays the two-phase game: every agent "
+                 "computes its 186 nodes natively (under a second), and only a dispute runs a node in the VM")  # fmt: skip
     parameters = stack.config.parameters
-    game_id = _first_game(stack, request_id, timeout=900)
+    game_id = _first_game(stack, request_id, timeout=parameters.challenge_window + 120)
     if game_id is None:
         narrator.expect(False, "the challenger disputes the MiniLM lie")
         return None
     narrator.say(f"the challenger disputes the lie ({time.monotonic() - requested:.0f} s after the request): game "
                  f"{game_id}, watch it at {stack.url('challenger')}/ui/disputes/{game_id}")  # fmt: skip
-    dispute = watch_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
+    dispute = watch_two_phase_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
     final_step = dispute.get("final_step") or {}
-    narrator.say(f"  one step left: step {final_step.get('step', 0):,}, `{final_step.get('mnemonic')}`; "
-                 "the contract executes it")  # fmt: skip
+    link = dispute.get("link") or {}
+    narrator.say(f"  one step left of the node's run: step {final_step.get('step', 0):,}, "
+                 f"`{final_step.get('mnemonic')}`; the contract executes it")  # fmt: skip
     narrator.expect(dispute["status"] == "challenger_won", f"the challenger wins in {dispute['rounds']} rounds "
                     f"({dispute['gas_total']:,} gas for the whole dispute)")  # fmt: skip
-    narrator.expect(dispute["lo"] == MINILM_LIE_FROM_STEP - 1,
-                    f"the game narrowed to the step the lie starts at ({MINILM_LIE_FROM_STEP - 1:,})")  # fmt: skip
+    narrator.expect(link.get("node") == MINILM_LIED_NODE,
+                    f"phase 1 narrowed it to the lied node ({MINILM_LIED_NODE}, {link.get('op')})")  # fmt: skip
     report = watch_request(stack, request_id, narrator, parameters.challenge_window + 600)
     result = report.get("result") or {}
     honest = [claim for claim in report["claims"] if claim["status"] == "finalized"]
     narrator.expect(bool(honest) and bool(result.get("embedding")), f"the honest embedding is final "
                     f"({time.monotonic() - requested:.0f} s after the request, "
-                    f"{honest[0]['steps'] if honest else 0:,} steps)")  # fmt: skip
+                    f"{honest[0]['steps'] if honest else 0:,} nodes)")  # fmt: skip
     if result.get("embedding"):
         model = httpx.get(f"{converter}/models/{upload['id']}/file", timeout=120).content
-        expected = run(parse_model(model), minilm.encode_text(MINILM_SENTENCE)).scores
-        on_chain = Prediction.from_bytes(bytes.fromhex(result["output"][2:])).scores
+        expected = evaluate(model, minilm.encode_text(MINILM_SENTENCE)).output
         narrator.say(f"  embedding [{', '.join(f'{v:.4f}' for v in result['embedding'][:4])}, ...] "
                      f"({len(result['embedding'])} floats), norm {result['norm']:.7f}")  # fmt: skip
-        narrator.expect(on_chain.tobytes() == expected.tobytes(),
-                        "the on-chain embedding is the reference executor's, bit for bit")  # fmt: skip
+        narrator.expect(result["output"] == "0x" + expected.hex(),
+                        "the on-chain embedding is the native run's, bit for bit")  # fmt: skip
     narrator.expect(any(claim["status"] == "rejected" for claim in report["claims"]), "the MiniLM lie is rejected")
     return game_id
 
@@ -377,7 +376,7 @@ def llm_scenario(stack: Stack, narrator: Narrator) -> int | None:
         return None
     narrator.say(f"the challenger disputes the lie ({time.monotonic() - requested:.0f} s after the request): game "
                  f"{game_id}, watch it at {stack.url('challenger')}/ui/disputes/{game_id}")  # fmt: skip
-    dispute = watch_llm_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
+    dispute = watch_two_phase_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
     link = dispute.get("link") or {}
     final_step = dispute.get("final_step") or {}
     narrator.say(f"  one step left of the node's run: step {final_step.get('step', 0):,}, "
@@ -397,9 +396,9 @@ def llm_scenario(stack: Stack, narrator: Narrator) -> int | None:
     return game_id
 
 
-def watch_llm_dispute(stack: Stack, game_id: int, narrator: Narrator, timeout: float) -> dict:
-    """Poll GET /disputes/{id}, telling each round of both phases (phase 1's points are nodes: each named by its
-    token step, layer and role) and the link, until the game is over and its bonds indexed."""
+def watch_two_phase_dispute(stack: Stack, game_id: int, narrator: Narrator, timeout: float) -> dict:
+    """Poll GET /disputes/{id}, telling each round of both phases (phase 1's points are nodes: each named by its op,
+    and an LLM's by its token step, layer and role) and the link, until the game is over and its bonds indexed."""
     url = f"{stack.url('challenger')}/disputes/{game_id}"
     shown, linked, deadline = 0, False, time.monotonic() + timeout
     dispute: dict = {}

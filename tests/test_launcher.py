@@ -108,8 +108,11 @@ def test_opml_up_starts_everything_restarts_what_crashes_and_leaves_nothing_behi
 
 # Anvil and a service started as a Stack starts them, in a script that then waits to be ended.
 HOLDER = """
-import json, os, sys, time
+import json, os, signal, sys, time
 from pathlib import Path
+# Ctrl-C's KeyboardInterrupt, as in a terminal: a job started in the background by a shell (CI's runner can be one)
+# inherits SIGINT ignored, and Python then leaves it ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from opml.chain.anvil import Anvil, free_port
 from opml.stack import ServiceProcess
 
