@@ -21,6 +21,7 @@ reachable here). `stop()` ends the engine and everything it started.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -273,17 +274,24 @@ def _terminate(pid: int, timeout: float) -> None:
         pass
 
 
+# Published ports are taken below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel hands
+# out for bind(0) or an outgoing connection could be taken by any process between our probe and the engine's bind.
+PUBLISHED_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for _ in range(1_000):
+        port = random.choice(PUBLISHED_PORTS)
+        if _is_free(port):
+            return port
+    raise EngineError(f"no free port in {PUBLISHED_PORTS.start}-{PUBLISHED_PORTS.stop - 1}")
 
 
 def free_range(length: int) -> tuple[int, int]:
     """`length` consecutive free ports on 127.0.0.1."""
     for _ in range(200):
         start = free_port()
-        if start + length > 65535:
+        if start + length > PUBLISHED_PORTS.stop:
             continue
         if all(_is_free(port) for port in range(start, start + length)):
             return start, start + length - 1
