@@ -12,12 +12,20 @@ largest op call in the VM.
 - token_agreement: generated tokens equal at the same position, over the 22 chat prompts of
   opml.models.llm.agreement (only the 16-token prompt with --quick); differences_are_ties: each first
   difference is a logit tie within 1e-3 in both runs.
-- largest_node_*: the op call of that generation with the most multiply-adds (the LM head over
-  49,152 rows of the tied Q8_0 embedding), run alone in the VM by the node program on the real model
-  region: its steps and the run's seconds (the boot, which hashes the 99 MB model region, apart).
+- largest_node_*: the longest node run of that generation's graph (docs/llm-graph.md: the prompt's largest
+  product or an LM head chunk, as bench/llm_graph.py picks them), run in the VM by the LLM node program on the
+  real model region: its steps, the run's seconds (the boot, which hashes the 99 MB model region, apart) and
+  whether its output root is the native value's.
 - peak_rss_mb: the whole process (our weights, transformers' model, the VM with the model region).
+- Through the services (the four as processes on anvil, node runs of up to 2^31 steps; skipped with
+  --no-services): request_to_reveal_s, the same prompt and 32 new tokens POSTed to the submitter to its claim
+  revealed (computed natively); then a lying submitter flips one bit of the middle node's value in a request
+  of its own (the prompt's last id changed), and the challenger's game: dispute_rounds (phase 1's, then phase
+  2's after the link: phase1_rounds, phase2_rounds), link_gas, dispute_gas (every transaction of that game)
+  and dispute_wall_s (the lie revealed to the game's end).
 
-Targets: native_generate_s <= 20, token_agreement >= 0.95, largest_node_vm_s <= 60, peak_rss_mb <= 6144.
+Targets: native_generate_s <= 20, token_agreement >= 0.95, largest_node_vm_s <= 60, peak_rss_mb <= 6144,
+request_to_reveal_s <= 40, dispute_rounds <= 14, dispute_gas <= 3,000,000, dispute_wall_s <= 300.
 Prints its figures; the last line is one JSON object.
 """
 
@@ -26,35 +34,27 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from opml.models.llm import agreement
 from opml.models.llm.format import parse_model
 from opml.models.llm.generate import Trace, Weights, generate, value_hashes
 from opml.models.llm.gguf_import import packaged_gguf, packaged_model_file
-from opml.models.llm.node import request_for, run_in_vm
 from opml.models.llm.tokenizer import packaged_tokenizer
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived a"  # 16 tokens
 PROMPT_TOKENS = 16
 NEW_TOKENS = 32
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/llm_graph.py and bench/two_phase.py
 
 
 def timed(action):
     start = time.perf_counter()
     result = action()
     return time.perf_counter() - start, result
-
-
-def multiply_adds(trace: Trace, call) -> int:
-    """A rough size of an op call: the multiply-adds of a product, else its output's elements."""
-    if call.op == "matmul":
-        x, out = trace.values[call.inputs[0]], trace.values[call.output]
-        return x.shape[0] * x.shape[1] * out.shape[1]
-    if call.op == "attention":
-        q, keys = trace.values[call.inputs[0]], trace.values[call.inputs[1]]
-        return 2 * q.shape[0] * q.shape[1] * keys.shape[0]
-    return trace.values[call.output].size
 
 
 def honest_generation(weights: Weights, prompt: list[int]) -> tuple[Trace, float]:
@@ -64,10 +64,36 @@ def honest_generation(weights: Weights, prompt: list[int]) -> tuple[Trace, float
     return trace, hash_s
 
 
+def through_services(model_file: bytes, prompt: list[int]) -> dict:
+    """The generation asked through the submitter, then a lie in it disputed (the module docstring)."""
+    from two_phase import Services
+
+    from opml.models.llm.graph import GenerationGraph
+    from opml.models.llm.requests import ids_input
+    from opml.protocol.parameters import Parameters
+    from opml.stack import Stack, StackConfig
+
+    config = parse_model(model_file).config
+    parameters = Parameters(max_step_limit=1 << 31, challenge_window=30, clock_budget=240, request_timeout=900)
+    input = ids_input(prompt, NEW_TOKENS, config)
+    with (
+        tempfile.TemporaryDirectory() as data,
+        Stack(StackConfig.ephemeral(Path(data), parameters=parameters, echo=False, poll_interval=0.1)) as stack,
+    ):
+        services = Services(stack, program_id=stack.deployment.llm_program_id)
+        model_id = services.upload("smollm2.oplm", model_file)
+        figures = {"request_to_reveal_s": services.honest(model_id, input)}
+        node_count = GenerationGraph(config, len(prompt), NEW_TOKENS).node_count
+        figures |= services.lie("llm", model_id, input, node_count)
+    figures["dispute_rounds"] = figures["phase1_rounds"] + figures["phase2_rounds"]
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument("--quick", action="store_true", help="agreement on the 16-token prompt only")
+    parser.add_argument("--no-services", action="store_true", help="leave out the figures through the services")
     args = parser.parse_args()
     say = (lambda *a: None) if args.json else print
 
@@ -93,20 +119,22 @@ def main() -> None:
         comparisons = agreement.compare_prompts(weights, tokenizer, model)
     say(f"token agreement {comparisons.token_agreement:.4f} over {len(comparisons.comparisons)} prompts")
 
-    largest = max(trace.calls, key=lambda call: multiply_adds(trace, call))
-    request = request_for(largest, trace, weights.model)
-    from opml.guest import LLM_NODE, built
-    from opml.vm.elf import Program
-    from opml.vm.execution import Execution
+    # The longest node run of the generation's graph (docs/llm-graph.md), by the LLM node program: the op-by-op
+    # program's largest call, the LM head over all 49,152 rows, no longer fits a result's 64 KiB output.
+    from llm_graph import largest_candidates, run_node
 
-    boot_s, execution = timed(
-        lambda: Execution(Program.from_file(built(LLM_NODE.name)), model=model_file, input=request.to_bytes())
-    )
-    result = run_in_vm(model_file, request, execution=execution)
-    assert result.exit_code == 0, result.stderr
-    bit_exact = result.output.tobytes() == trace.values[largest.output].tobytes()
-    say(f"largest op call: {largest.op} {largest.tensors} step {largest.step}: {result.steps:,} steps, "
-        f"{result.seconds:.1f} s in the VM (boot {boot_s:.1f} s), bit-exact {bit_exact}")  # fmt: skip
+    from opml.guest import LLM_GRAPH, built
+    from opml.models.llm.graph import evaluate_generation
+    from opml.models.llm.requests import ids_input
+    from opml.vm.elf import Program
+
+    graph_input = ids_input(prompt, NEW_TOKENS, weights.model.config)
+    run = evaluate_generation(model_file, graph_input)
+    program = Program.from_file(built(LLM_GRAPH.name))
+    largest = max((run_node(program, model_file, graph_input, run, node) for node in largest_candidates(run)),
+                  key=lambda node: node["steps"])  # fmt: skip
+    say(f"largest node: {largest['what']}: {largest['steps']:,} steps, {largest['vm_s']:.1f} s in the VM "
+        f"(boot {largest['boot_s']:.1f} s), bit-exact {largest['bit_exact']}")  # fmt: skip
 
     figures = {
         "prompt_tokens": len(prompt),
@@ -124,14 +152,17 @@ def main() -> None:
         "token_agreement": round(comparisons.token_agreement, 4),
         "agreement_prompts": len(comparisons.comparisons),
         "differences_are_ties": comparisons.all_differences_are_ties,
-        "largest_node": f"{largest.op} {','.join(largest.tensors)} rows {trace.values[largest.inputs[0]].shape[0]}",
-        "largest_node_steps": result.steps,
-        "largest_node_vm_s": round(result.seconds, 1),
-        "largest_node_boot_s": round(boot_s, 1),
-        "largest_node_bit_exact": bit_exact,
-        "model_root": "0x" + execution.region_roots()["model"].hex(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "largest_node": largest["what"],
+        "largest_node_steps": largest["steps"],
+        "largest_node_vm_s": round(largest["vm_s"], 1),
+        "largest_node_boot_s": round(largest["boot_s"], 1),
+        "largest_node_bit_exact": largest["bit_exact"],
     }
+    if not args.no_services:
+        services = through_services(model_file, prompt)
+        say(f"through the services: {json.dumps(services)}")
+        figures |= services
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(figures))
 
 

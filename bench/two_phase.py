@@ -110,8 +110,9 @@ def native(model: bytes, input: bytes) -> dict:
 
 
 class Services:
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, program_id: int | None = None):
         self.stack = stack
+        self.program_id = program_id or stack.deployment.node_program_id  # the LLM node program for an OPLM model
         self.http = httpx.Client(timeout=600)
         self.registry = Registry(connect(stack.rpc_url), stack.deployment.registry)
 
@@ -123,8 +124,7 @@ class Services:
 
     def request(self, model_id: str, input: bytes) -> int:
         """Asked of the node program, so the seed's format plays the two-phase game too."""
-        body = {"model": model_id, "input_base64": base64.b64encode(input).decode(),
-                "program": self.stack.deployment.node_program_id}  # fmt: skip
+        body = {"model": model_id, "input_base64": base64.b64encode(input).decode(), "program": self.program_id}
         response = self.http.post(f"{self.stack.url('submitter')}/inference-requests", json=body)
         response.raise_for_status()
         return response.json()["request_id"]
