@@ -178,9 +178,10 @@ def evaluate(graph: Graph | bytes, input: bytes, replaced: dict[int, bytes] | No
         array = compute_node(graph, index, [arrays[slot] for slot in node.inputs])
         if replaced and index + 1 in replaced:
             data = replaced[index + 1]
-            _, rank = struct.unpack_from(">II", data)
+            kind, rank = struct.unpack_from(">II", data)  # not decode_value: a lie need not be canonical
             dims = struct.unpack_from(f">{rank}I", data, 8)
-            array = np.frombuffer(data, ">f4", offset=8 + 4 * rank).astype(np.float32).reshape(dims)
+            element = (">f4", np.float32) if kind == KIND_F32 else (">i4", np.int32)
+            array = np.frombuffer(data, element[0], offset=8 + 4 * rank).astype(element[1]).reshape(dims)
             arrays.append(array)
             values.append(data)
             continue
