@@ -51,6 +51,7 @@ from opml.protocol.parameters import Parameters
 from opml.protocol.types import GameStatus
 from opml.resources import seed_model_dir  # noqa: E402
 from opml.stack import Stack, StackConfig  # noqa: E402
+from stack_client import ServicesClient  # noqa: E402  (bench/stack_client.py)
 
 PARAMETERS = Parameters(challenge_window=8, clock_budget=30)
 SEVEN = (seed_model_dir() / "input_7.bin").read_bytes()
@@ -59,38 +60,13 @@ LIAR_ENV = {"SUBMITTER_DEV_ACCOUNT": "3", "SUBMITTER_FAULT_LIE": "states", "SUBM
 DISPUTER_ENV = {"CHALLENGER_DEV_ACCOUNT": "4", "CHALLENGER_FAULT_DISPUTE_HONEST": "true"}
 
 
-class Bench:
+class Bench(ServicesClient):
     def __init__(self, stack: Stack):
-        self.stack = stack
-        self.http = httpx.Client(timeout=60)
-        upload = self.http.post(
-            f"{stack.url('converter')}/models",
-            files={"file": ("seed.state_dict", (seed_model_dir() / "mnist-small.state_dict").read_bytes())},
-            data={"register": "true"},
-        )
-        self.model = upload.json()["id"]
+        super().__init__(stack)
+        self.model = self.upload("seed.state_dict", (seed_model_dir() / "mnist-small.state_dict").read_bytes())
 
     def request(self, input: bytes = SEVEN) -> int:
-        body = {"model": self.model, "input_base64": base64.b64encode(input).decode()}
-        response = self.http.post(f"{self.stack.url('submitter')}/inference-requests", json=body)
-        response.raise_for_status()
-        return response.json()["request_id"]
-
-    def report(self, request_id: int) -> dict:
-        response = self.http.get(f"{self.stack.url('submitter')}/inference-requests/{request_id}")
-        return response.json() if response.status_code == 200 else {}
-
-    def dispute(self, game_id: int) -> dict:
-        return self.http.get(f"{self.stack.url('challenger')}/disputes/{game_id}").json()
-
-    def until(self, condition, timeout: float = 60.0, interval: float = 0.05):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(interval)
-        raise TimeoutError("the bench waited too long")
+        return super().request(self.model, input)
 
     # --- figures -------------------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ phase1_rounds + phase2_rounds <= 12, dispute_wall_s <= 120. The last line is one
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
 import sys
@@ -29,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,6 +41,7 @@ from opml.protocol.parameters import Parameters  # noqa: E402
 from opml.requests import STEPS_PER_ELEMENT, STEPS_PER_MULTIPLY_ADD, _node_multiply_adds  # noqa: E402
 from opml.resources import seed_model_dir  # noqa: E402
 from opml.stack import Stack, StackConfig  # noqa: E402
+from stack_client import ServicesClient  # noqa: E402  (bench/stack_client.py)
 from opml.vm.elf import Program  # noqa: E402
 from opml.vm.execution import Execution  # noqa: E402
 
@@ -109,41 +108,13 @@ def native(model: bytes, input: bytes) -> dict:
     }
 
 
-class Services:
+class Services(ServicesClient):
+    """Requests asked of the node program (so the seed's format plays the two-phase game too), or of `program_id`
+    (the LLM node program for an OPLM model)."""
+
     def __init__(self, stack: Stack, program_id: int | None = None):
-        self.stack = stack
-        self.program_id = program_id or stack.deployment.node_program_id  # the LLM node program for an OPLM model
-        self.http = httpx.Client(timeout=600)
+        super().__init__(stack, timeout=600, program_id=program_id or stack.deployment.node_program_id)
         self.registry = Registry(connect(stack.rpc_url), stack.deployment.registry)
-
-    def upload(self, name: str, model: bytes) -> str:
-        response = self.http.post(f"{self.stack.url('converter')}/models", files={"file": (name, model)},
-                                  data={"register": "true"})  # fmt: skip
-        response.raise_for_status()
-        return response.json()["id"]
-
-    def request(self, model_id: str, input: bytes) -> int:
-        """Asked of the node program, so the seed's format plays the two-phase game too."""
-        body = {"model": model_id, "input_base64": base64.b64encode(input).decode(), "program": self.program_id}
-        response = self.http.post(f"{self.stack.url('submitter')}/inference-requests", json=body)
-        response.raise_for_status()
-        return response.json()["request_id"]
-
-    def report(self, request_id: int) -> dict:
-        response = self.http.get(f"{self.stack.url('submitter')}/inference-requests/{request_id}")
-        return response.json() if response.status_code == 200 else {}
-
-    def dispute(self, game_id: int) -> dict:
-        return self.http.get(f"{self.stack.url('challenger')}/disputes/{game_id}").json()
-
-    def until(self, condition, timeout: float, interval: float = 0.05):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(interval)
-        raise TimeoutError("the bench waited too long")
 
     def honest(self, model_id: str, input: bytes) -> float:
         started = time.monotonic()

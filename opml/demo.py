@@ -276,19 +276,10 @@ def minilm_scenario(stack: Stack, narrator: Narrator) -> int | None:
                  f"({response.json()['gas_used']:,} gas); a graph model plays the two-phase game: every agent "
                  "computes its 186 nodes natively (under a second), and only a dispute runs a node in the VM")  # fmt: skip
     parameters = stack.config.parameters
-    game_id = _first_game(stack, request_id, timeout=parameters.challenge_window + 120)
-    if game_id is None:
-        narrator.expect(False, "the challenger disputes the MiniLM lie")
+    dispute = two_phase_dispute(stack, narrator, request_id, requested, "the MiniLM lie")
+    if dispute is None:
         return None
-    narrator.say(f"the challenger disputes the lie ({time.monotonic() - requested:.0f} s after the request): game "
-                 f"{game_id}, watch it at {stack.url('challenger')}/ui/disputes/{game_id}")  # fmt: skip
-    dispute = watch_two_phase_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
-    final_step = dispute.get("final_step") or {}
     link = dispute.get("link") or {}
-    narrator.say(f"  one step left of the node's run: step {final_step.get('step', 0):,}, "
-                 f"`{final_step.get('mnemonic')}`; the contract executes it")  # fmt: skip
-    narrator.expect(dispute["status"] == "challenger_won", f"the challenger wins in {dispute['rounds']} rounds "
-                    f"({dispute['gas_total']:,} gas for the whole dispute)")  # fmt: skip
     narrator.expect(link.get("node") == MINILM_LIED_NODE,
                     f"phase 1 narrowed it to the lied node ({MINILM_LIED_NODE}, {link.get('op')})")  # fmt: skip
     report = watch_request(stack, request_id, narrator, parameters.challenge_window + 600)
@@ -305,7 +296,7 @@ def minilm_scenario(stack: Stack, narrator: Narrator) -> int | None:
         narrator.expect(result["output"] == "0x" + expected.hex(),
                         "the on-chain embedding is the native run's, bit for bit")  # fmt: skip
     narrator.expect(any(claim["status"] == "rejected" for claim in report["claims"]), "the MiniLM lie is rejected")
-    return game_id
+    return dispute["id"]
 
 
 def llm_scenario(stack: Stack, narrator: Narrator) -> int | None:
@@ -370,19 +361,10 @@ def llm_scenario(stack: Stack, narrator: Narrator) -> int | None:
     request_id = response.json()["request_id"]
     requested = time.monotonic()
     narrator.say(f"POST /inference-requests (the same question): request {request_id}")
-    game_id = _first_game(stack, request_id, timeout=parameters.challenge_window + 120)
-    if game_id is None:
-        narrator.expect(False, "the challenger disputes the lying answer")
+    dispute = two_phase_dispute(stack, narrator, request_id, requested, "the lying answer")
+    if dispute is None:
         return None
-    narrator.say(f"the challenger disputes the lie ({time.monotonic() - requested:.0f} s after the request): game "
-                 f"{game_id}, watch it at {stack.url('challenger')}/ui/disputes/{game_id}")  # fmt: skip
-    dispute = watch_two_phase_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
     link = dispute.get("link") or {}
-    final_step = dispute.get("final_step") or {}
-    narrator.say(f"  one step left of the node's run: step {final_step.get('step', 0):,}, "
-                 f"`{final_step.get('mnemonic')}`; the contract executes it")  # fmt: skip
-    narrator.expect(dispute["status"] == "challenger_won", f"the challenger wins in {dispute['rounds']} rounds "
-                    f"({dispute['gas_total']:,} gas for the whole dispute)")  # fmt: skip
     narrator.expect(link.get("node") == lied_node and link.get("step") == LLM_LIED_TOKEN and link.get("op") == "argmax",
                     f"phase 1 narrowed it to the lied node: node {lied_node:,}, the argmax of token "
                     f"{LLM_LIED_TOKEN}")  # fmt: skip
@@ -393,7 +375,26 @@ def llm_scenario(stack: Stack, narrator: Narrator) -> int | None:
     narrator.expect(any(claim["status"] == "rejected" for claim in report["claims"]), "the lying answer is rejected")
     narrator.expect(generation.get("tokens") == reference.tokens,
                     f"the honest answer is final: {generation.get('text')!r}")  # fmt: skip
-    return game_id
+    return dispute["id"]
+
+
+def two_phase_dispute(stack: Stack, narrator: Narrator, request_id: int, requested: float, lie: str) -> dict | None:
+    """The challenger's game against `lie` told round by round through both phases, to the one step the contract
+    executes; expected won by the challenger. None (an expectation not seen) if no game started."""
+    parameters = stack.config.parameters
+    game_id = _first_game(stack, request_id, timeout=parameters.challenge_window + 120)
+    if game_id is None:
+        narrator.expect(False, f"the challenger disputes {lie}")
+        return None
+    narrator.say(f"the challenger disputes the lie ({time.monotonic() - requested:.0f} s after the request): game "
+                 f"{game_id}, watch it at {stack.url('challenger')}/ui/disputes/{game_id}")  # fmt: skip
+    dispute = watch_two_phase_dispute(stack, game_id, narrator, timeout=2 * parameters.clock_budget + 120)
+    final_step = dispute.get("final_step") or {}
+    narrator.say(f"  one step left of the node's run: step {final_step.get('step', 0):,}, "
+                 f"`{final_step.get('mnemonic')}`; the contract executes it")  # fmt: skip
+    narrator.expect(dispute["status"] == "challenger_won", f"the challenger wins in {dispute['rounds']} rounds "
+                    f"({dispute['gas_total']:,} gas for the whole dispute)")  # fmt: skip
+    return dispute
 
 
 def watch_two_phase_dispute(stack: Stack, game_id: int, narrator: Narrator, timeout: float) -> dict:
